@@ -1,0 +1,99 @@
+"""Finding the answers to non-code questions: variable, tagged cell, or labelled cell.
+
+Runs in the trusted parent. Variable values come from the sandbox as data (SymPy values as
+text, never as objects); markdown answers come from the submission's text. The first source
+found wins and is remembered, so the report can say where each answer was read from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .assignment import Assignment
+from .errors import CheckProblem
+from .remote import SubmissionProxy
+from .sandbox.wire import Tagged
+from .submission import Submission, find_markdown_answer
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer as the grader found it. ``text`` is what the maths/text readers take."""
+
+    qid: str
+    text: str
+    source: str
+    cell: int | None
+    steps: tuple[str, ...] = ()  # a derivation given as a list of strings
+    from_sympy: bool = False
+
+
+class Answers:
+    """Looks answers up lazily and remembers where each was found."""
+
+    def __init__(self, proxy: SubmissionProxy | None, submission: Submission,
+                 assignment: Assignment) -> None:
+        self._proxy = proxy
+        self._submission = submission
+        self._assignment = assignment
+        self._cache: dict[str, Answer | None] = {}
+        self.sources: dict[str, tuple[str, int | None]] = {}
+        self._defined = submission.defined_names()
+
+    def _placeholder(self, text: str) -> bool:
+        stripped = text.strip().strip("$").strip()
+        if not stripped:
+            return True
+        lowered = stripped.lower()
+        return any(lowered == p.lower() or lowered.startswith(p.lower() + " ")
+                   for p in self._assignment.placeholders if p.strip())
+
+    def variable(self, name: str, qid: str | None = None) -> Answer | None:
+        """A module-level variable (e.g. ``answer_2`` or ``dL_dw1``) as an Answer, if given."""
+        if name in self._cache:
+            return self._cache[name]
+        answer = None
+        if self._proxy is not None and name in self._defined:
+            try:
+                value = self._proxy.get(name)
+            except CheckProblem:
+                value = None
+            answer = self._from_value(qid or name, value, f"the variable `{name}`",
+                                      self._defined.get(name))
+        self._cache[name] = answer
+        return answer
+
+    def _from_value(self, qid: str, value: Any, source: str, cell: int | None) -> Answer | None:
+        if value is None:
+            return None
+        if isinstance(value, Tagged) and value.kind == "sym":
+            return Answer(qid, value.text, source, cell, from_sympy=True)
+        if isinstance(value, str):
+            return None if self._placeholder(value) else Answer(qid, value, source, cell)
+        if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+            steps = tuple(v for v in value if v.strip())
+            if not steps or all(self._placeholder(s) for s in steps):
+                return None
+            return Answer(qid, "\n".join(steps), source, cell, steps=steps)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return Answer(qid, repr(value), source, cell)
+        return None
+
+    def get(self, qid: str) -> Answer | None:
+        """The answer to question ``qid``: variable ``answer_Q``, tagged cell, labelled cell."""
+        key = f"#{qid}"
+        if key in self._cache:
+            return self._cache[key]
+        answer = self.variable(f"answer_{qid}", qid)
+        if answer is None:
+            md = find_markdown_answer(self._submission.cells, qid)
+            if md is not None and not self._placeholder(md.text):
+                answer = Answer(qid, md.text, md.source, md.cell)
+        self._cache[key] = answer
+        if answer is not None:
+            self.sources[qid] = (answer.source, answer.cell)
+        return answer
+
+    def note_source(self, qid: str, source: str, cell: int | None) -> None:
+        self.sources.setdefault(qid, (source, cell))

@@ -1,0 +1,246 @@
+"""Loading an assignment: its spec (questions, points, kinds, symbols, rubrics) and its checks.
+
+Runs in the trusted parent. An assignment lives in ``assignments/<id>/`` (public: ``spec.toml``,
+the template notebook, ``checks/``) and optionally ``solutions/<id>/`` (private: ``reference.py``,
+``answers.toml``, ``checks/``, ``mutants/``). Specs are validated when loaded; every error names
+the file and quotes the offending value.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import SpecError, UsageError
+
+KINDS = ("code", "symbolic", "derivation", "text")
+SPEC_FILE = "spec.toml"
+DEFAULT_PLACEHOLDERS = ("YOUR ANSWER HERE", "TODO", "...", "…", "Your answer here")
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    kind: str
+    points: float
+    title: str
+    text: str = ""
+    functions: tuple[str, ...] = ()
+    answer_names: tuple[str, ...] = ()
+    rubric: tuple[Mapping[str, Any], ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def answer_variable(self) -> str:
+        return f"answer_{self.id}"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str
+    title: str
+    questions: tuple[Question, ...]
+    public_dir: Path
+    private_dir: Path | None
+    symbols: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    placeholders: tuple[str, ...] = DEFAULT_PLACEHOLDERS
+    limits: Mapping[str, Any] = field(default_factory=dict)
+    spec_path: Path = Path()
+
+    @property
+    def max_score(self) -> float:
+        return sum(q.points for q in self.questions)
+
+    @property
+    def has_solutions(self) -> bool:
+        return self.private_dir is not None
+
+    def question(self, qid: str) -> Question:
+        for q in self.questions:
+            if q.id == qid:
+                return q
+        known = ", ".join(q.id for q in self.questions)
+        raise UsageError(f"assignment {self.id!r} has no question {qid!r} (it has {known})")
+
+    @property
+    def functions(self) -> frozenset[str]:
+        return frozenset(f for q in self.questions for f in q.functions)
+
+    def check_files(self) -> list[Path]:
+        dirs = [self.public_dir / "checks"]
+        if self.private_dir is not None:
+            dirs.append(self.private_dir / "checks")
+        files: list[Path] = []
+        for d in dirs:
+            if d.is_dir():
+                files += sorted(p for p in d.glob("check_*.py"))
+        return files
+
+    def reference_path(self) -> Path | None:
+        if self.private_dir is None:
+            return None
+        path = self.private_dir / "reference.py"
+        return path if path.is_file() else None
+
+    def answers_path(self) -> Path | None:
+        if self.private_dir is None:
+            return None
+        path = self.private_dir / "answers.toml"
+        return path if path.is_file() else None
+
+    def template_path(self) -> Path:
+        return self.public_dir / "template.ipynb"
+
+
+# --- course folder ------------------------------------------------------------------------------
+
+
+def find_course_dir(explicit: str | Path | None = None) -> Path:
+    """The folder holding ``assignments/`` (and maybe ``solutions/``)."""
+    candidates: list[Path] = []
+    if explicit:
+        candidates.append(Path(explicit))
+    env = os.environ.get("GRADER_COURSE_DIR")
+    if env:
+        candidates.append(Path(env))
+    if not explicit and not env:
+        here = Path.cwd().resolve()
+        candidates += [here, *here.parents]
+        candidates.append(Path(__file__).resolve().parent.parent)
+    for c in candidates:
+        if (c / "assignments").is_dir():
+            return c
+    where = candidates[0] if explicit or env else Path.cwd()
+    raise UsageError(
+        f"no assignments/ folder found at {where}; run from the course folder or pass --course DIR")
+
+
+def list_assignments(course: Path) -> list[str]:
+    root = course / "assignments"
+    return sorted(p.name for p in root.iterdir() if (p / SPEC_FILE).is_file())
+
+
+def load_assignment(course: Path, assignment_id: str, *, use_solutions: bool = True) -> Assignment:
+    public = course / "assignments" / assignment_id
+    spec_path = public / SPEC_FILE
+    if not spec_path.is_file():
+        known = ", ".join(list_assignments(course)) or "none"
+        raise UsageError(f"unknown assignment {assignment_id!r} (known: {known})")
+    private = course / "solutions" / assignment_id
+    return parse_spec(spec_path, private if use_solutions and private.is_dir() else None)
+
+
+def parse_spec(spec_path: Path, private_dir: Path | None) -> Assignment:
+    try:
+        data = tomllib.loads(spec_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{spec_path}: cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{spec_path}: invalid TOML: {exc}") from exc
+    where = str(spec_path)
+    aid = _req(data, "id", str, where)
+    if aid != spec_path.parent.name:
+        raise SpecError(f"{where}: id = {aid!r} does not match its folder {spec_path.parent.name!r}")
+    questions = []
+    seen: set[str] = set()
+    for i, q in enumerate(_req(data, "questions", list, where)):
+        qwhere = f"{where}: questions[{i}]"
+        if not isinstance(q, dict):
+            raise SpecError(f"{qwhere}: must be a table")
+        question = _parse_question(q, qwhere)
+        if question.id in seen:
+            raise SpecError(f"{qwhere}: duplicate question id {question.id!r}")
+        seen.add(question.id)
+        questions.append(question)
+    symbols = data.get("symbols", {})
+    if not isinstance(symbols, dict):
+        raise SpecError(f"{where}: symbols must be a table, got {symbols!r}")
+    placeholders = data.get("placeholders", list(DEFAULT_PLACEHOLDERS))
+    if not isinstance(placeholders, list) or not all(isinstance(p, str) for p in placeholders):
+        raise SpecError(f"{where}: placeholders must be a list of strings, got {placeholders!r}")
+    limits = data.get("limits", {})
+    _validate_limits(limits, where)
+    return Assignment(
+        id=aid, title=str(data.get("title", aid)), questions=tuple(questions),
+        public_dir=spec_path.parent, private_dir=private_dir, symbols=symbols,
+        placeholders=tuple(placeholders), limits=limits, spec_path=spec_path,
+    )
+
+
+def _parse_question(q: dict[str, Any], where: str) -> Question:
+    qid = q.get("id")
+    if not isinstance(qid, str) or not qid or not qid.replace("_", "").isalnum():
+        raise SpecError(f"{where}: id must be a short string like \"2\" or \"1b\", got {qid!r}")
+    kind = q.get("kind")
+    if kind not in KINDS:
+        raise SpecError(f"{where} (question {qid}): kind = {kind!r} must be one of {KINDS}")
+    points = q.get("points")
+    if isinstance(points, bool) or not isinstance(points, int | float) or points <= 0:
+        raise SpecError(f"{where} (question {qid}): points = {points!r} must be a positive number")
+    functions = q.get("functions", [])
+    if kind == "code" and not functions:
+        raise SpecError(f"{where} (question {qid}): a code question must list its functions")
+    _str_list(functions, f"{where} (question {qid}): functions")
+    names = q.get("answer_names", [])
+    _str_list(names, f"{where} (question {qid}): answer_names")
+    rubric = q.get("rubric", [])
+    if kind == "text" and not rubric:
+        raise SpecError(f"{where} (question {qid}): a text question needs a rubric")
+    if not isinstance(rubric, list) or not all(isinstance(r, dict) for r in rubric):
+        raise SpecError(f"{where} (question {qid}): rubric must be a list of tables")
+    known = {"id", "kind", "points", "title", "text", "functions", "answer_names", "rubric"}
+    extra = {k: v for k, v in q.items() if k not in known}
+    return Question(
+        id=qid, kind=kind, points=float(points), title=str(q.get("title", f"Question {qid}")),
+        text=str(q.get("text", "")), functions=tuple(functions), answer_names=tuple(names),
+        rubric=tuple(rubric), extra=extra,
+    )
+
+
+def _req(data: Mapping[str, Any], key: str, typ: type, where: str) -> Any:
+    value = data.get(key)
+    if not isinstance(value, typ):
+        raise SpecError(f"{where}: `{key}` must be a {typ.__name__}, got {value!r}")
+    return value
+
+
+def _str_list(value: Any, where: str) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise SpecError(f"{where} must be a list of names, got {value!r}")
+
+
+_LIMIT_KEYS = {"call_timeout": (0.1, 300), "cell_timeout": (0.1, 600), "memory_mb": (64, 16384),
+               "total_timeout": (1, 3600), "cpu_seconds": (1, 3600)}
+
+
+def _validate_limits(limits: Any, where: str) -> None:
+    if not isinstance(limits, dict):
+        raise SpecError(f"{where}: limits must be a table, got {limits!r}")
+    for key, value in limits.items():
+        if key not in _LIMIT_KEYS:
+            raise SpecError(f"{where}: unknown limit {key!r} (known: {sorted(_LIMIT_KEYS)})")
+        lo, hi = _LIMIT_KEYS[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+            raise SpecError(f"{where}: limits.{key} = {value!r} must be between {lo} and {hi}")
+
+
+def infer_assignment(course: Path, defined: Sequence[str]) -> str:
+    """Guess the assignment from the function names a submission defines."""
+    names = set(defined)
+    scores = []
+    for aid in list_assignments(course):
+        spec = load_assignment(course, aid, use_solutions=False)
+        funcs = spec.functions
+        if funcs:
+            scores.append((len(names & funcs) / len(funcs), aid))
+    scores.sort(reverse=True)
+    if scores and scores[0][0] >= 0.5 and (len(scores) == 1 or scores[1][0] < scores[0][0]):
+        return scores[0][1]
+    candidates = ", ".join(aid for _, aid in scores) or "none"
+    raise UsageError(
+        "cannot tell which assignment this submission is for (no metadata.grader.assignment or "
+        f"__assignment__); pass --assignment ID (candidates: {candidates})")

@@ -1,0 +1,1 @@
+"""Helpers for check authors: numeric comparison, gradient checks, maths, text rubrics."""

@@ -1,0 +1,71 @@
+"""The ``record`` fixture: what a check tells the report besides pass or fail.
+
+Checks are trusted code running in the parent. ``record`` collects the inputs used, typed
+details (array differences, gradient tables, maths echoes, rubric items), notes, and partial
+credit; the engine turns them into the check's ``CheckResult``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..results import Detail, TextNote
+
+
+def describe_input(value: Any, *, seed: int | None = None, small: int = 12) -> str:
+    """Small inputs in full, large ones by shape (and the seed that made them)."""
+    if isinstance(value, np.ndarray):
+        if value.size <= small:
+            body = np.array2string(value, precision=4, separator=", ", suppress_small=False)
+            return body.replace("\n", " ")
+        seeded = f", seed {seed}" if seed is not None else ""
+        return f"array of shape {value.shape} ({value.dtype}{seeded})"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {describe_input(v, seed=seed)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple) and len(value) <= small:
+        return "[" + ", ".join(describe_input(v, seed=seed) for v in value) + "]"
+    text = repr(value)
+    return text if len(text) < 120 else text[:117] + "…"
+
+
+class CheckRecorder:
+    """Collects what one check wants the report to show."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.inputs: list[str] = []
+        self.details: list[Detail] = []
+        self.message = ""
+        self.credit: float | None = None
+        self.hint = ""
+        self.expected = ""
+        self.actual = ""
+
+    def input(self, name: str, value: Any) -> None:
+        """Record one input of the call under test."""
+        self.inputs.append(f"{name} = {describe_input(value, seed=self.seed)}")
+
+    def inputs_text(self) -> str:
+        return "; ".join(self.inputs)
+
+    def detail(self, detail: Detail) -> None:
+        self.details.append(detail)
+
+    def note(self, text: str) -> None:
+        self.details.append(TextNote(text=text))
+
+    def award(self, fraction: float, message: str = "", *, hint: str = "",
+              expected: str = "", actual: str = "") -> None:
+        """Give ``fraction`` of the check's points (partial credit) and say why."""
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"fraction={fraction!r} must be between 0 and 1")
+        self.credit = fraction
+        if message:
+            self.message = message
+        self.hint = hint or self.hint
+        self.expected = expected or self.expected
+        self.actual = actual or self.actual

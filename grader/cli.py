@@ -1,0 +1,140 @@
+"""The ``grade`` command: arguments in, library calls, output paths and exit codes out.
+
+Exit codes: 0 full marks, 1 graded below full marks, 2 usage or input error (one line, no
+traceback), 3 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import GraderError
+
+SUBCOMMANDS = ("batch", "check-solutions", "doctor")
+
+DESCRIPTION = """\
+Grade a machine-learning homework notebook (.ipynb) or module (.py) in a sandbox.
+
+  grade mysubmission.ipynb                 grade, print a summary, write reports/
+  grade mysubmission.ipynb --format json   the result as JSON on stdout
+  grade mymodule.py --assignment backprop -q 5   check one question only
+  grade batch FOLDER                       grade a whole class (see `grade batch --help`)
+  grade check-solutions [ID ...]           references pass, known-wrong variants lose points
+  grade doctor                             which sandbox this machine supports, canary checks
+
+Exit codes: 0 full marks, 1 below full marks, 2 usage or input error, 3 internal error.
+"""
+
+
+def _grade_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="grade", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("submission", help="the .ipynb notebook or .py module to grade")
+    p.add_argument("--assignment", "-a", help="assignment id (default: from the notebook's "
+                   "metadata, __assignment__, or the functions it defines)")
+    p.add_argument("-q", "--question", action="append", dest="questions", metavar="Q",
+                   help="grade only this question (repeatable)")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text summary (default) or the JSON result on stdout")
+    p.add_argument("--output-dir", "-o", default="reports",
+                   help="where reports go: OUT/<assignment>/<stem>.json and .html "
+                   "(default: reports)")
+    p.add_argument("--no-report", action="store_true", help="write no files")
+    p.add_argument("--sandbox", choices=("auto", "bubblewrap", "process"), default="auto",
+                   help="auto (default) uses bubblewrap and falls back, with a warning, to the "
+                   "weaker process mode when bubblewrap cannot start")
+    p.add_argument("--course", help="folder with assignments/ and solutions/ (default: found "
+                   "from the current folder, or $GRADER_COURSE_DIR)")
+    p.add_argument("--no-solutions", action="store_true",
+                   help="grade as a student's copy would: public checks only")
+    return p
+
+
+def atomic_write(path: Path, data: str) -> None:
+    """Write a file so that a reader never sees it half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _cmd_grade(argv: Sequence[str]) -> int:
+    args = _grade_parser().parse_args(argv)
+    from .grading import GradeOptions, grade_path
+
+    options = GradeOptions(
+        course=Path(args.course) if args.course else None, assignment=args.assignment,
+        questions=tuple(args.questions) if args.questions else None, sandbox=args.sandbox,
+        use_solutions=not args.no_solutions,
+    )
+    result, sub, assignment = grade_path(args.submission, options)
+    report_path = None
+    if not args.no_report:
+        out = Path(args.output_dir) / result.assignment
+        atomic_write(out / f"{sub.stem}.json", json.dumps(result.to_json(), indent=2) + "\n")
+        try:
+            from .report.html import render_report
+        except ImportError:
+            render_report = None  # type: ignore[assignment]
+        if render_report is not None:
+            html_path = out / f"{sub.stem}.html"
+            atomic_write(html_path, render_report(result, sub, assignment))
+            report_path = str(html_path)
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        from .report.terminal import summary
+
+        print(summary(result, report_path=report_path))
+    return 0 if result.full_marks else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            command, rest = argv[0], argv[1:]
+            if command == "batch":
+                from .batch import main as batch_main
+
+                return batch_main(rest)
+            if command == "check-solutions":
+                from .solutions import main as solutions_main
+
+                return solutions_main(rest)
+            from .doctor import main as doctor_main
+
+            return doctor_main(rest)
+        return _cmd_grade(argv)
+    except GraderError as exc:
+        print(f"grade: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("grade: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last resort: say it is ours, keep the details short
+        import traceback
+
+        traceback.print_exc(limit=-3, file=sys.stderr)
+        print(f"grade: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""Runs an assignment's checks against one submission and builds its ``GradeResult``.
+
+Runs in the trusted parent. Checks are ordinary pytest test functions (Hypothesis for property
+tests) in ``assignments/<id>/checks/`` and ``solutions/<id>/checks/``, marked with
+``@grader.check(question, points)``. pytest runs in this process with a plugin object that
+provides the fixtures (``sub``, ``answers``, ``ref``, ``assignment``, ``rng``, ``record``) and
+turns each test's outcome into a ``CheckResult``. Student code never runs here: ``sub`` is a
+proxy to the sandboxed child.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeVar
+
+import pytest
+
+from .answers import Answers
+from .assignment import Assignment
+from .checks.record import CheckRecorder
+from .errors import (
+    CheckFailed,
+    CheckProblem,
+    ChildDied,
+    MissingDefinition,
+    NotCheckable,
+    StudentError,
+    StudentTimeout,
+    Undecided,
+)
+from .remote import SubmissionProxy
+from .results import CheckResult, Outcome, QuestionResult, TextNote
+from .submission import Submission
+
+F = TypeVar("F", bound=Callable[..., Any])
+MARKER = "grader_check"
+
+
+def check(question: str, points: float, *, name: str | None = None) -> Callable[[F], F]:
+    """Mark a pytest function as a check worth ``points`` for ``question``.
+
+    The docstring's first line is what the student sees as the check's description.
+    """
+    if isinstance(points, bool) or not isinstance(points, int | float) or points < 0:
+        raise ValueError(f"points={points!r} must be a non-negative number")
+
+    def decorate(func: F) -> F:
+        marked: F = getattr(pytest.mark, MARKER)(question=str(question), points=float(points),
+                                                 name=name)(func)
+        return marked
+
+    return decorate
+
+
+def _setup_hypothesis() -> None:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "grader", derandomize=True, database=None, deadline=None, max_examples=25,
+        print_blob=False,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                               HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    )
+    settings.load_profile("grader")
+
+
+@dataclass
+class GradeContext:
+    """Everything the fixtures hand to checks for one submission."""
+
+    assignment: Assignment
+    submission: Submission
+    proxy: SubmissionProxy | None
+    answers: Answers
+    reference: ModuleType | None
+    questions: frozenset[str] | None = None
+    results: list[CheckResult] = field(default_factory=list)
+    collected: dict[str, float] = field(default_factory=dict)
+
+
+def load_reference(assignment: Assignment) -> ModuleType | None:
+    """Import the trusted reference implementation from ``solutions/<id>/reference.py``."""
+    path = assignment.reference_path()
+    if path is None:
+        return None
+    name = f"_grader_reference_{assignment.id.replace('-', '_')}"
+    cached = sys.modules.get(name)
+    if cached is not None and getattr(cached, "__file__", None) == str(path):
+        return cached
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class GraderPlugin:
+    """The pytest plugin: fixtures for checks and a hook that records each outcome."""
+
+    def __init__(self, ctx: GradeContext) -> None:
+        self.ctx = ctx
+        self._recorders: dict[str, CheckRecorder] = {}
+        self._errors: dict[str, tuple[BaseException, float]] = {}
+
+    # fixtures ------------------------------------------------------------------------------
+
+    @pytest.fixture(scope="session")
+    def sub(self) -> SubmissionProxy:
+        if self.ctx.proxy is None:
+            raise NotCheckable("the submission's code could not be run")
+        return self.ctx.proxy
+
+    @pytest.fixture(scope="session")
+    def answers(self) -> Answers:
+        return self.ctx.answers
+
+    @pytest.fixture(scope="session")
+    def ref(self) -> ModuleType:
+        if self.ctx.reference is None:
+            raise NotCheckable("this check needs the reference solution, which is not installed")
+        return self.ctx.reference
+
+    @pytest.fixture(scope="session")
+    def assignment(self) -> Assignment:
+        return self.ctx.assignment
+
+    @pytest.fixture
+    def record(self, request: pytest.FixtureRequest) -> CheckRecorder:
+        rec = CheckRecorder(_seed(request.node.nodeid))
+        self._recorders[request.node.nodeid] = rec
+        return rec
+
+    @pytest.fixture
+    def rng(self, request: pytest.FixtureRequest) -> Any:
+        import numpy as np
+
+        return np.random.default_rng(_seed(request.node.nodeid))
+
+    @pytest.fixture
+    def seed(self, request: pytest.FixtureRequest) -> int:
+        return _seed(request.node.nodeid)
+
+    # hooks ---------------------------------------------------------------------------------
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", f"{MARKER}(question, points, name): a graded check")
+
+    def pytest_collection_modifyitems(self, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        keep = []
+        for item in items:
+            mark = item.get_closest_marker(MARKER)
+            if mark is None:
+                continue
+            question = mark.kwargs["question"]
+            if self.ctx.questions is not None and question not in self.ctx.questions:
+                continue
+            keep.append(item)
+            self.ctx.collected[question] = (
+                self.ctx.collected.get(question, 0.0) + mark.kwargs["points"])
+        items[:] = keep
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if self.ctx.proxy is not None:
+            self.ctx.proxy.runner.current_check_error = None
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> Iterator[None]:
+        yield
+        nodeid = item.nodeid
+        if call.excinfo is not None and nodeid not in self._errors:
+            self._errors[nodeid] = (call.excinfo.value, call.duration)
+        if call.when == "teardown":
+            self.ctx.results.append(self._result(item, call.duration))
+
+    def _result(self, item: pytest.Item, duration: float) -> CheckResult:
+        mark = item.get_closest_marker(MARKER)
+        assert mark is not None
+        question, points = mark.kwargs["question"], mark.kwargs["points"]
+        func = getattr(item, "function", None)
+        doc = (func.__doc__ or "").strip() if func is not None else ""
+        title = mark.kwargs.get("name") or (doc.splitlines()[0] if doc else item.name)
+        rec = self._recorders.get(item.nodeid) or CheckRecorder(0)
+        exc, _ = self._errors.get(item.nodeid, (None, 0.0))
+        base: dict[str, Any] = {
+            "name": title, "question": question, "description": doc, "max_score": points,
+            "inputs": rec.inputs_text(), "duration_s": duration,
+            "public": "/solutions/" not in str(getattr(item, "path", "")).replace(os.sep, "/"),
+        }
+        details = list(rec.details)
+        if exc is None:
+            credit = 1.0 if rec.credit is None else rec.credit
+            outcome = Outcome.PASSED if credit >= 1.0 else Outcome.FAILED
+            return CheckResult(outcome=outcome, score=round(points * credit, 6),
+                               message=rec.message, hint=rec.hint, expected=rec.expected,
+                               actual=rec.actual, details=tuple(details), **base)
+        exc = _unwrap(exc)
+        outcome, message, traceback = _classify(exc)
+        credit = exc.credit if isinstance(exc, CheckProblem) else 0.0
+        hint = (exc.hint if isinstance(exc, CheckProblem) else None) or rec.hint
+        expected = (exc.expected if isinstance(exc, CheckProblem) else None) or rec.expected
+        actual = (exc.actual if isinstance(exc, CheckProblem) else None) or rec.actual
+        if isinstance(exc, CheckProblem):
+            details += list(exc.details)
+        if isinstance(exc, MissingDefinition):
+            details.append(TextNote(text="define it at the top level of your notebook or module"))
+        return CheckResult(outcome=outcome, score=round(points * credit, 6), message=message,
+                           hint=hint or "", expected=expected or "", actual=actual or "",
+                           traceback=traceback, details=tuple(details), **base)
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _classify(exc: BaseException) -> tuple[Outcome, str, str]:
+    if isinstance(exc, StudentError):
+        return Outcome.ERROR, f"your code raised {exc.message}", exc.traceback
+    if isinstance(exc, StudentTimeout):
+        return Outcome.TIMEOUT, exc.message, ""
+    if isinstance(exc, ChildDied | MissingDefinition):
+        return Outcome.ERROR, exc.message, ""
+    if isinstance(exc, Undecided):
+        return Outcome.UNDECIDED, exc.message, ""
+    if isinstance(exc, NotCheckable):
+        return Outcome.SKIPPED, exc.message, ""
+    if isinstance(exc, CheckFailed | CheckProblem):
+        return Outcome.FAILED, exc.message, ""
+    if isinstance(exc, AssertionError):
+        text = str(exc).split("\nassert ")[0].strip() or "an assertion about your answer failed"
+        return Outcome.FAILED, text, ""
+    if isinstance(exc, pytest.skip.Exception):
+        return Outcome.SKIPPED, str(exc) or "skipped", ""
+    text = f"{type(exc).__name__}: {exc}"
+    return Outcome.ERROR, f"the check could not examine your result ({text[:300]})", ""
+
+
+def _seed(nodeid: str) -> int:
+    """A fixed seed per check, the same on every machine (the file name, not its path)."""
+    key = nodeid.replace(os.sep, "/").split("/")[-1]
+    return zlib.crc32(key.encode("utf-8"))
+
+
+def run_checks(ctx: GradeContext, check_files: Sequence[Path]) -> list[CheckResult]:
+    """Run pytest over ``check_files`` with the grader plugin; return one result per check."""
+    _setup_hypothesis()
+    plugin = GraderPlugin(ctx)
+    rootdir = os.path.commonpath([str(p.parent) for p in check_files]) if check_files else "."
+    args = [
+        *map(str, check_files),
+        "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:stepwise",
+        "-p", "no:logging", "-p", "no:junitxml", "-p", "no:pastebin", "-p", "no:doctest",
+        "-p", "no:faulthandler", "-p", "no:legacypath",
+        "--import-mode=importlib", "--rootdir", rootdir, "--noconftest",
+        "-o", "python_files=check_*.py", "-o", "python_functions=check_* test_*",
+        "-o", "addopts=", "-o", "testpaths=", "-o", "filterwarnings=ignore",
+        "--capture=no", "-c", os.devnull,
+    ]
+    if check_files:
+        started = time.perf_counter()
+        code = pytest.main(args, plugins=[plugin])
+        if code not in (0, 1, 5):
+            raise RuntimeError(f"pytest could not run the checks (exit code {int(code)}); "
+                               f"check files: {', '.join(map(str, check_files))}")
+        del started
+    return ctx.results
+
+
+def assemble(ctx: GradeContext, results: Sequence[CheckResult]) -> tuple[QuestionResult, ...]:
+    """Group check results by question; points no check could cover are 'unchecked'."""
+    defined = ctx.submission.defined_names()
+    questions = []
+    for q in ctx.assignment.questions:
+        if ctx.questions is not None and q.id not in ctx.questions:
+            continue
+        checks = tuple(r for r in results if r.question == q.id)
+        checked = sum(c.max_score for c in checks if c.outcome is not Outcome.SKIPPED)
+        unchecked = max(0.0, round(q.points - checked, 6))
+        score = min(q.points, round(sum(c.score for c in checks), 6))
+        source, cell = ctx.answers.sources.get(q.id, ("", None))
+        if q.kind == "code":
+            cells = [defined[f] for f in q.functions if f in defined]
+            cell = cells[0] if cells else None
+            source = "the cell that defines " + ", ".join(f"`{f}`" for f in q.functions) \
+                if cells else ""
+        questions.append(QuestionResult(
+            id=q.id, kind=q.kind, title=q.title, score=score, max_score=q.points,
+            checks=checks, unchecked_points=unchecked, answer_source=source, answer_cell=cell,
+        ))
+    return tuple(questions)

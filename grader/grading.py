@@ -1,0 +1,151 @@
+"""Grading one submission end to end: read, pick the assignment, sandbox, checks, result.
+
+Runs in the trusted parent; the only place where the pieces meet. The child process belongs to
+this one submission and is always killed before this returns.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .answers import Answers
+from .assignment import Assignment, find_course_dir, infer_assignment, load_assignment
+from .engine import GradeContext, assemble, load_reference, run_checks
+from .errors import SandboxUnavailable, SpecError, UsageError
+from .remote import Runner, SubmissionProxy, Timeouts
+from .results import GradeResult
+from .sandbox.launcher import Launcher, Limits, Mode
+from .sandbox.process import ChildGone
+from .submission import Submission, read_submission
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    course: Path | None = None
+    assignment: str | None = None
+    questions: tuple[str, ...] | None = None
+    sandbox: str = "auto"  # auto | bubblewrap | process
+    use_solutions: bool = True
+
+
+class SandboxFactory:
+    """Creates launchers; remembers a fallback so a batch probes the machine only once."""
+
+    def __init__(self, requested: str, *, allow_fallback: bool) -> None:
+        if requested not in ("auto", "bubblewrap", "process"):
+            raise UsageError(f"--sandbox {requested!r} must be auto, bubblewrap or process")
+        self.requested = requested
+        self.allow_fallback = allow_fallback and requested == "auto"
+        self.mode = Mode.PROCESS if requested == "process" else Mode.BUBBLEWRAP
+        self.warning: str | None = None
+        self._launchers: dict[tuple[str, Limits], Launcher] = {}
+
+    def launcher(self, limits: Limits) -> Launcher:
+        key = (self.mode.value, limits)
+        if key not in self._launchers:
+            self._launchers[key] = Launcher(self.mode, limits=limits)
+        return self._launchers[key]
+
+    def fall_back(self, reason: str) -> None:
+        if not self.allow_fallback:
+            raise SandboxUnavailable(reason)
+        self.mode = Mode.PROCESS
+        self.warning = (f"warning: {reason} Graded in the weaker 'process' sandbox "
+                        "(no isolation from your files); see `grade doctor`.")
+        print(self.warning, file=sys.stderr)
+
+
+def resolve_assignment(sub: Submission, options: GradeOptions, course: Path) -> Assignment:
+    aid = options.assignment or sub.assignment_hint
+    if aid is None:
+        aid = infer_assignment(course, list(sub.defined_names()))
+    try:
+        return load_assignment(course, aid, use_solutions=options.use_solutions)
+    except UsageError as exc:
+        if options.assignment is None and sub.assignment_hint is not None:
+            raise UsageError(f"{sub.display}: its metadata names assignment {aid!r}, which is "
+                             f"unknown here ({exc}); pass --assignment ID") from exc
+        raise
+
+
+def limits_for(assignment: Assignment) -> tuple[Limits, Timeouts]:
+    lim = assignment.limits
+    limits = Limits(
+        memory_bytes=int(lim.get("memory_mb", 1024)) << 20,
+        cpu_seconds=int(lim.get("cpu_seconds", 60)),
+    )
+    timeouts = Timeouts(
+        cell=float(lim.get("cell_timeout", 10.0)),
+        call=float(lim.get("call_timeout", 5.0)),
+        total=float(lim.get("total_timeout", 120.0)),
+    )
+    return limits, timeouts
+
+
+def grade_submission(sub: Submission, assignment: Assignment, factory: SandboxFactory, *,
+                     questions: tuple[str, ...] | None = None) -> GradeResult:
+    """Run ``sub`` in a fresh sandbox and run the assignment's checks against it."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    if questions is not None:
+        for q in questions:
+            assignment.question(q)  # raises a UsageError naming the known questions
+    limits, timeouts = limits_for(assignment)
+    module_name = "__main__" if sub.kind == "notebook" else "__submission__"
+    runner = None
+    for _attempt in range(2):
+        runner = Runner(factory.launcher(limits), sub.cells, module_name=module_name,
+                        timeouts=timeouts)
+        try:
+            t0 = time.perf_counter()
+            cells = runner.start()
+            timings["sandbox_start_and_cells"] = time.perf_counter() - t0
+            break
+        except (ChildGone, SandboxUnavailable) as exc:
+            runner.close()
+            reason = exc.reason if isinstance(exc, ChildGone) else str(exc)
+            if factory.mode is Mode.PROCESS:
+                raise SandboxUnavailable(f"the sandbox could not start: {reason}") from exc
+            factory.fall_back(f"bubblewrap could not start here ({reason}).")
+    assert runner is not None
+    try:
+        proxy = SubmissionProxy(runner)
+        ctx = GradeContext(
+            assignment=assignment, submission=sub, proxy=proxy,
+            answers=Answers(proxy, sub, assignment),
+            reference=load_reference(assignment),
+            questions=frozenset(questions) if questions else None,
+        )
+        t0 = time.perf_counter()
+        sandbox_before = runner.sandbox_seconds
+        results = run_checks(ctx, assignment.check_files())
+        timings["checks"] = time.perf_counter() - t0
+        timings["checks_in_sandbox"] = runner.sandbox_seconds - sandbox_before
+    finally:
+        runner.close()
+    questions_out = assemble(ctx, results)
+    for q in questions_out:
+        spec_q = assignment.question(q.id)
+        total = sum(c.max_score for c in q.checks)
+        if total > spec_q.points + 1e-9:
+            raise SpecError(f"{assignment.spec_path}: question {q.id} is worth {spec_q.points:g} "
+                            f"points but its checks add up to {total:g}")
+    return GradeResult(
+        assignment=assignment.id, submission=sub.display, sandbox=factory.mode.value,
+        questions=questions_out, duration_s=time.perf_counter() - started, cells=tuple(cells),
+        timings=timings, solutions_available=assignment.has_solutions,
+    )
+
+
+def grade_path(path: str | Path, options: GradeOptions, factory: SandboxFactory | None = None,
+               *, display: str | None = None) -> tuple[GradeResult, Submission, Assignment]:
+    """Read and grade one file. Raises GraderError subclasses for usage and input errors."""
+    course = find_course_dir(options.course)
+    sub = read_submission(path, display=display)
+    assignment = resolve_assignment(sub, options, course)
+    factory = factory or SandboxFactory(options.sandbox, allow_fallback=True)
+    result = grade_submission(sub, assignment, factory, questions=options.questions)
+    return result, sub, assignment

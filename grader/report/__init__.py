@@ -1,0 +1,1 @@
+"""Renderers: terminal summary, HTML report, gradebook exports. They take data, not objects."""

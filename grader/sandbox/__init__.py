@@ -1,0 +1,1 @@
+"""The sandbox: launcher (parent), child (inside), wire format (both sides)."""

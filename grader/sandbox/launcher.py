@@ -1,0 +1,352 @@
+"""Starting the sandboxed child: bubblewrap (the default) or a weaker, labelled process mode.
+
+This module runs in the trusted parent. It decides which Python runtime the child uses, which
+paths the sandbox sees (read-only), the environment (an allow-list), the unprivileged user when
+the grader runs as root, and how the child is killed. It never passes a secret to the child:
+bubblewrap itself is started with a minimal environment because ``/proc/1/environ`` and
+``/proc/1/cmdline`` are readable inside.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import SandboxUnavailable
+
+NOBODY = 65534
+CHILD_DIR = "/opt/grader"
+SANDBOX_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": "/tmp",
+    "LANG": "C.UTF-8",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "MPLBACKEND": "Agg",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONHASHSEED": "0",
+}
+CHILD_SOURCES = ("wire.py", "child.py")
+
+
+class Mode(enum.StrEnum):
+    BUBBLEWRAP = "bubblewrap"
+    PROCESS = "process"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits set inside the child before student code runs."""
+
+    cpu_seconds: int = 60
+    memory_bytes: int = 1 << 30
+    processes: int = 32
+    file_bytes: int = 16 << 20
+    open_files: int = 64
+    tmpfs_bytes: int = 64 << 20
+
+    def as_rlimits(self, *, with_nproc: bool) -> dict[str, object]:
+        limits: dict[str, object] = {
+            "cpu": [self.cpu_seconds, self.cpu_seconds + 5],
+            "as": self.memory_bytes,
+            "fsize": self.file_bytes,
+            "nofile": self.open_files,
+            "core": 0,
+        }
+        if with_nproc:
+            limits["nproc"] = self.processes
+        return limits
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The interpreter the child runs and the folders it needs to see (read-only)."""
+
+    python: str
+    roots: tuple[str, ...]
+
+    @classmethod
+    def current(cls) -> Runtime:
+        paths = sysconfig.get_paths()
+        wanted = {
+            sys.base_prefix,
+            sys.prefix,
+            paths["stdlib"],
+            paths["platstdlib"],
+            paths["purelib"],
+            paths["platlib"],
+        }
+        for name in ("numpy", "sympy"):
+            module = sys.modules.get(name)
+            file = getattr(module, "__file__", None)
+            if file:
+                wanted.add(str(Path(file).resolve().parent.parent))
+        real = sorted({os.path.realpath(p) for p in wanted if p and os.path.isdir(p)})
+        roots: list[str] = []
+        for path in real:
+            if not any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots):
+                roots.append(path)
+        python = os.path.realpath(sys.executable)
+        if not any(python.startswith(r + "/") for r in roots):
+            roots.append(os.path.dirname(python))
+        return cls(python=python, roots=tuple(r for r in roots if not _is_system(r)))
+
+
+def _is_system(path: str) -> bool:
+    return path == "/usr" or path.startswith("/usr/")
+
+
+def unreachable_component(path: str, uid: int = NOBODY) -> str | None:
+    """The first folder on ``path`` that user ``uid`` (not in any group) cannot traverse."""
+    current = Path("/")
+    for part in Path(path).parts[1:]:
+        try:
+            st = os.stat(current)
+        except OSError:
+            return str(current)
+        if st.st_uid != uid and not st.st_mode & stat.S_IXOTH:
+            return str(current)
+        current = current / part
+    return None
+
+
+@dataclass
+class Launch:
+    """How to start one child: argv, environment, fds to pass, and a pre-exec hook."""
+
+    argv: list[str]
+    env: dict[str, str]
+    pass_fds: tuple[int, ...]
+    preexec: Callable[[], None] | None
+    data_fds: list[int] = field(default_factory=list)
+
+
+class Launcher:
+    """Builds child launches for one mode; probes once whether the mode works here."""
+
+    def __init__(self, mode: Mode, *, limits: Limits | None = None,
+                 runtime: Runtime | None = None) -> None:
+        self.mode = mode
+        self.limits = limits or Limits()
+        self.runtime = runtime or Runtime.current()
+        self.is_root = os.geteuid() == 0
+        self.run_as = NOBODY if self.is_root else None
+        self._hidden = self._unreachable_roots()
+        if self._hidden and self.mode is Mode.PROCESS:
+            raise SandboxUnavailable(self._reachability_advice())
+
+    # --- runtime reachability --------------------------------------------------------------
+
+    def _unreachable_roots(self) -> list[str]:
+        if self.run_as is None:
+            return []
+        return [r for r in self.runtime.roots if unreachable_component(r, self.run_as)]
+
+    def _reachability_advice(self) -> str:
+        root = self._hidden[0]
+        blocker = unreachable_component(root) or root
+        return (
+            f"the sandbox user 'nobody' cannot reach the Python runtime at {root} "
+            f"(folder {blocker} is not traversable by other users). Fix one of: "
+            f"`chmod o+x {blocker}` (lets others pass through, not list it); install the "
+            "grader in a virtual environment outside that folder; or run the grader as an "
+            "ordinary user."
+        )
+
+    # --- building the command --------------------------------------------------------------
+
+    def child_command(self, fd_in: int, fd_out: int) -> list[str]:
+        boot = (
+            f"import sys; sys.path.insert(0, {CHILD_DIR!r}); import child; "
+            f"sys.exit(child.main([{str(fd_in)!r}, {str(fd_out)!r}]))"
+        )
+        return [self.runtime.python, "-I", "-B", "-X", "frozen_modules=on", "-c", boot]
+
+    def build(self, fd_in: int, fd_out: int) -> Launch:
+        if self.mode is Mode.PROCESS:
+            return self._build_process(fd_in, fd_out)
+        return self._build_bwrap(fd_in, fd_out)
+
+    def _build_process(self, fd_in: int, fd_out: int) -> Launch:
+        here = os.path.dirname(os.path.abspath(__file__))
+        argv = self.child_command(fd_in, fd_out)
+        argv[-1] = argv[-1].replace(repr(CHILD_DIR), repr(here))
+        env = dict(SANDBOX_ENV)
+        env["HOME"] = "/tmp"
+        return Launch(argv, env, (fd_in, fd_out), self._drop_privileges)
+
+    def _build_bwrap(self, fd_in: int, fd_out: int) -> Launch:
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            raise SandboxUnavailable(
+                "bubblewrap is not installed: `apt-get install bubblewrap` (Debian/Ubuntu) or "
+                "`dnf install bubblewrap`; or grade your own work with `--sandbox process`."
+            )
+        args = [
+            bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+            "--cap-drop", "ALL", "--clearenv", "--hostname", "sandbox",
+        ]
+        for key, value in SANDBOX_ENV.items():
+            args += ["--setenv", key, value]
+        args += ["--ro-bind", "/usr", "/usr"]
+        for link in ("bin", "lib", "lib64", "sbin"):
+            target = os.path.join("/", link)
+            if os.path.islink(target):
+                args += ["--symlink", os.readlink(target), target]
+            elif os.path.isdir(target):
+                args += ["--ro-bind", target, target]
+        for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime"):
+            if os.path.exists(etc):
+                args += ["--ro-bind", etc, etc]
+        visible = self._visible_roots()
+        for source, dest in visible:
+            args += ["--ro-bind", source, dest]
+        data_fds: list[int] = []
+        here = Path(__file__).resolve().parent
+        for name in CHILD_SOURCES:
+            fd = _data_fd((here / name).read_bytes())
+            data_fds.append(fd)
+            args += ["--ro-bind-data", str(fd), f"{CHILD_DIR}/{name}"]
+        args += [
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(self.limits.tmpfs_bytes), "--tmpfs", "/tmp",
+            "--chdir", "/tmp",
+            "--remount-ro", "/dev", "--remount-ro", "/",
+        ]
+        args += self.child_command(fd_in, fd_out)
+        preexec = self._preexec_bwrap
+        return Launch(args, {"PATH": "/usr/bin:/bin"}, (fd_in, fd_out, *data_fds), preexec,
+                      data_fds)
+
+    def _visible_roots(self) -> list[tuple[str, str]]:
+        """(source as bwrap sees it, destination inside) for each runtime folder."""
+        out = []
+        for i, root in enumerate(self.runtime.roots):
+            source = f"{_EXPOSE_DIR}/{i}" if root in self._hidden else root
+            out.append((source, root))
+        return out
+
+    # --- pre-exec hooks (run in the forked child, before exec) -------------------------------
+
+    def _preexec_bwrap(self) -> None:
+        if self._hidden:
+            _expose(self._hidden, self.runtime.roots)
+        self._drop_privileges()
+
+    def _drop_privileges(self) -> None:
+        if self.run_as is not None:
+            os.setgroups([])
+            os.setgid(self.run_as)
+            os.setuid(self.run_as)
+
+    # --- probing ---------------------------------------------------------------------------
+
+    def probe(self, timeout: float = 10.0) -> None:
+        """Start a trivial child; raise SandboxUnavailable with what to change if it fails."""
+        read_req, write_req = os.pipe()
+        read_rep, write_rep = os.pipe()
+        launch = self.build(read_req, write_rep)
+        argv = launch.argv[: -len(self.child_command(0, 0))] + [
+            self.runtime.python, "-I", "-B", "-c", "import numpy"]
+        try:
+            proc = subprocess.run(argv, env=launch.env, pass_fds=launch.pass_fds,
+                                  preexec_fn=launch.preexec, capture_output=True,
+                                  timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise SandboxUnavailable("the sandbox probe did not finish in time") from exc
+        except OSError as exc:
+            raise SandboxUnavailable(f"cannot start the sandbox: {exc}") from exc
+        finally:
+            for fd in (read_req, write_req, read_rep, write_rep, *launch.data_fds):
+                os.close(fd)
+        if proc.returncode != 0:
+            raise SandboxUnavailable(_advice(proc.stderr.decode("utf-8", "replace")))
+
+
+def _advice(stderr: str) -> str:
+    line = stderr.strip().splitlines()[-1] if stderr.strip() else "no message"
+    if "Permission denied" in line and "source path" in line:
+        return f"bubblewrap cannot see the Python runtime ({line}); see `grade doctor`."
+    if "namespace" in line.lower() or "uid map" in line.lower():
+        return (
+            f"bubblewrap cannot create namespaces here ({line}). On Ubuntu 23.10+ allow it with "
+            "`sudo apt install apparmor-profiles` and load the `bwrap-userns-restrict` profile, "
+            "or `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`; in a container, "
+            "allow user namespaces. Or grade your own work with `--sandbox process`."
+        )
+    return f"bubblewrap failed to start: {line}"
+
+
+def _data_fd(data: bytes) -> int:
+    read_fd, write_fd = os.pipe()
+    if len(data) > 60000:
+        raise SandboxUnavailable("child source too large for a pipe")
+    os.write(write_fd, data)
+    os.close(write_fd)
+    return read_fd
+
+
+# --- exposing unreachable runtime folders through a private mount namespace ---------------
+#
+# When the grader runs as root with Python under a 0700 home, 'nobody' cannot reach it by path.
+# Rather than change the host's permissions, the pre-exec hook (still root) enters a private
+# mount namespace of its own, mounts a small tmpfs and bind-mounts each runtime folder into it;
+# bubblewrap, started as nobody in that namespace, binds them back to their usual paths.
+
+_EXPOSE_DIR = "/mnt"
+_CLONE_NEWNS = 0x00020000
+_MS_BIND = 4096
+_MS_REC = 16384
+_MS_PRIVATE = 1 << 18
+
+
+def _expose(hidden: Sequence[str], roots: Sequence[str]) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def mount(source: str | None, target: str, fstype: str | None, flags: int,
+              data: str | None = None) -> None:
+        rc = libc.mount(
+            source.encode() if source else None, target.encode(),
+            fstype.encode() if fstype else None, flags, data.encode() if data else None,
+        )
+        if rc != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), target)
+
+    if libc.unshare(_CLONE_NEWNS) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, "unshare(CLONE_NEWNS): " + os.strerror(err))
+    mount(None, "/", None, _MS_REC | _MS_PRIVATE)
+    mount("tmpfs", _EXPOSE_DIR, "tmpfs", 0, "size=64k,mode=755")
+    for i, root in enumerate(roots):
+        if root in hidden:
+            target = f"{_EXPOSE_DIR}/{i}"
+            os.mkdir(target, 0o755)
+            mount(root, target, None, _MS_BIND | _MS_REC)
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the child's whole process group and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.kill()
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + 5
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)

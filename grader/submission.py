@@ -1,0 +1,284 @@
+"""Reading submissions: notebooks (nbformat) and Python modules, cells and markdown answers.
+
+Runs in the trusted parent and never executes anything: code is only read as text (and, to
+learn which names a cell defines, parsed with ``ast``). IPython magics and shell lines are
+rewritten into plain Python here, with a note, so that the child runs ordinary code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import SubmissionError
+
+MAX_BYTES = 20 << 20
+MAX_CELLS = 2000
+RUN_BODY_CELL_MAGICS = frozenset({"time", "capture", "timeit", "prun"})
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell: ``index`` is its position in the notebook (0-based), as in the report."""
+
+    index: int
+    kind: str  # "code" | "markdown" | "raw"
+    source: str
+    tags: tuple[str, ...] = ()
+    code: str = ""  # source with magics rewritten (code cells)
+    notes: tuple[str, ...] = ()
+    filename: str = ""
+    first_line: int = 1
+
+
+@dataclass(frozen=True)
+class Submission:
+    path: Path
+    display: str
+    kind: str  # "notebook" | "module"
+    cells: tuple[Cell, ...]
+    assignment_hint: str | None = None
+    notebook: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def code_cells(self) -> tuple[Cell, ...]:
+        return tuple(c for c in self.cells if c.kind == "code")
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+    def defined_names(self) -> dict[str, int]:
+        """Top-level functions and variables defined by each code cell (name -> cell index)."""
+        names: dict[str, int] = {}
+        for cell in self.code_cells:
+            for name in _names_in(cell.code):
+                names.setdefault(name, cell.index)
+        return names
+
+
+def read_submission(path: str | Path, *, display: str | None = None) -> Submission:
+    """Read a ``.ipynb`` or ``.py`` file; raise SubmissionError with one clear line if unreadable."""
+    p = Path(path)
+    shown = display or str(path)
+    if p.is_dir():
+        raise SubmissionError(f"{shown} is a folder, not a submission (use `grade batch` for folders)")
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise SubmissionError(f"cannot read {shown}: {exc.strerror or exc}") from exc
+    if size > MAX_BYTES:
+        raise SubmissionError(
+            f"{shown} is {size / 2**20:.0f} MB, more than the {MAX_BYTES >> 20} MB the grader "
+            "accepts; clear the outputs (Kernel → Restart & Clear Output) and save again")
+    if size == 0:
+        raise SubmissionError(f"{shown} is empty")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise SubmissionError(f"cannot read {shown}: {exc.strerror or exc}") from exc
+    if b"\x00" in raw[:8192]:
+        raise SubmissionError(f"{shown} is a binary file, not a notebook or Python module")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SubmissionError(
+            f"{shown} is not UTF-8 text (byte {exc.start}); save it again as UTF-8") from exc
+    suffix = p.suffix.lower()
+    if suffix == ".ipynb":
+        return _read_notebook(p, shown, text)
+    if suffix == ".py":
+        return _read_module(p, shown, text)
+    if text.lstrip().startswith("{"):
+        return _read_notebook(p, shown, text)
+    raise SubmissionError(f"{shown}: expected a .ipynb notebook or a .py module")
+
+
+# --- notebooks --------------------------------------------------------------------------------
+
+
+def _read_notebook(path: Path, shown: str, text: str) -> Submission:
+    import nbformat
+    from nbformat.reader import NotJSONError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(text, as_version=4)
+    except NotJSONError as exc:
+        raise SubmissionError(f"{shown} is not a valid notebook: it is not JSON") from exc
+    except Exception as exc:  # nbformat raises many types for broken files; keep the cause
+        raise SubmissionError(f"{shown} is not a valid notebook: {_one_line(exc)}") from exc
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise SubmissionError(f"{shown} is not a valid notebook: it has no list of cells")
+    if len(nb["cells"]) > MAX_CELLS:
+        raise SubmissionError(
+            f"{shown} has {len(nb['cells'])} cells, more than the {MAX_CELLS} the grader accepts")
+    cells = []
+    for i, raw in enumerate(nb["cells"]):
+        if not isinstance(raw, dict):
+            raise SubmissionError(f"{shown} is not a valid notebook: cell {i} is not an object")
+        kind = str(raw.get("cell_type", "code"))
+        source = raw.get("source", "")
+        if isinstance(source, list):
+            source = "".join(str(s) for s in source)
+        source = str(source)
+        meta = raw.get("metadata") or {}
+        tags = meta.get("tags") or [] if isinstance(meta, dict) else []
+        tags = tuple(str(t) for t in tags if isinstance(t, str | int))
+        if kind == "code":
+            code, notes = rewrite_magics(source)
+            cells.append(Cell(i, "code", source, tags, code, notes, f"<cell {i + 1}>", 1))
+        else:
+            cells.append(Cell(i, kind, source, tags))
+    hint = None
+    meta = nb.get("metadata") or {}
+    if isinstance(meta, dict):
+        grader_meta = meta.get("grader") or {}
+        if isinstance(grader_meta, dict) and isinstance(grader_meta.get("assignment"), str):
+            hint = grader_meta["assignment"]
+    return Submission(path, shown, "notebook", tuple(cells), hint, nb)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+# --- modules ----------------------------------------------------------------------------------
+
+_CELL_MARK = re.compile(r"^# ?%%(?P<rest>.*)$")
+_ASSIGNMENT_VAR = re.compile(r"^__assignment__\s*=\s*['\"]([\w.-]+)['\"]", re.MULTILINE)
+
+
+def _read_module(path: Path, shown: str, text: str) -> Submission:
+    lines = text.splitlines(keepends=True)
+    cells: list[Cell] = []
+    starts = [i for i, line in enumerate(lines) if _CELL_MARK.match(line)]
+    if not starts or starts[0] != 0:
+        starts = [0, *starts]
+    bounds = [*starts, len(lines)]
+    for n, (start, end) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        chunk = lines[start:end]
+        mark = _CELL_MARK.match(chunk[0]) if chunk else None
+        body_start = start + 1 if mark else start
+        body = "".join(lines[body_start:end])
+        if mark and "[markdown]" in mark.group("rest"):
+            md = "".join(re.sub(r"^# ?", "", line) for line in lines[body_start:end])
+            cells.append(Cell(n, "markdown", md))
+            continue
+        code, notes = rewrite_magics(body)
+        cells.append(Cell(n, "code", body, (), code, notes, shown, body_start + 1))
+    if len(cells) > MAX_CELLS:
+        raise SubmissionError(f"{shown} has more than {MAX_CELLS} cells")
+    found = _ASSIGNMENT_VAR.search(text)
+    return Submission(path, shown, "module", tuple(cells), found.group(1) if found else None)
+
+
+# --- magics -----------------------------------------------------------------------------------
+
+_LINE_MAGIC = re.compile(r"^(?P<indent>\s*)(?:[\w.]+\s*=\s*)?(?P<kind>[%!])(?P<body>.*)$")
+
+
+def rewrite_magics(source: str) -> tuple[str, tuple[str, ...]]:
+    """Turn IPython syntax into plain Python: cell magics, line magics and ``!`` shell lines."""
+    notes: list[str] = []
+    lines = source.splitlines()
+    if lines and lines[0].lstrip().startswith("%%"):
+        magic = lines[0].strip()[2:].split()[0] if lines[0].strip()[2:] else ""
+        if magic in RUN_BODY_CELL_MAGICS:
+            notes.append(f"ran the body of this %%{magic} cell without the magic")
+            lines = ["pass", *lines[1:]]
+        else:
+            notes.append(f"skipped this %%{magic} cell (cell magics are not run by the grader)")
+            return "pass\n", tuple(notes)
+    out = []
+    for line in lines:
+        m = _LINE_MAGIC.match(line)
+        if m and not line.lstrip().startswith(("%=", "!=")):
+            what = "shell command" if m.group("kind") == "!" else "magic"
+            notes.append(f"skipped {what}: {line.strip()[:80]}")
+            out.append(f"{m.group('indent')}pass")
+        elif "get_ipython()" in line:
+            notes.append(f"skipped IPython call: {line.strip()[:80]}")
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}pass")
+        else:
+            out.append(line)
+    return "\n".join(out) + ("\n" if source.endswith("\n") else ""), tuple(notes)
+
+
+def _names_in(code: str) -> list[str]:
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    names.append(target.id)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+    return names
+
+
+# --- markdown answers -------------------------------------------------------------------------
+
+_LABEL = re.compile(
+    r"""^\s*(?:\#{1,6}\s*)?(?:\*\*|__|\*|_)?\s*answer\s*
+        (?:\(\s*(?P<a>[0-9]+[a-z]?)\s*\)|(?P<b>[0-9]+[a-z]?))
+        \s*(?:\*\*|__|\*|_)?\s*[:.)-]?\s*(?:\*\*|__|\*|_)?\s*[:.]?\s*(?P<rest>.*)$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class MarkdownAnswer:
+    text: str
+    source: str
+    cell: int
+
+
+def label_of(markdown: str) -> tuple[str, str] | None:
+    """(question id, rest of text) if the cell's first non-empty line is an answer label."""
+    lines = markdown.splitlines()
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        m = _LABEL.match(line)
+        if not m:
+            return None
+        qid = (m.group("a") or m.group("b")).lower()
+        rest = "\n".join([m.group("rest"), *lines[i + 1 :]]).strip()
+        return qid, rest
+    return None
+
+
+def find_markdown_answer(cells: Sequence[Cell], qid: str) -> MarkdownAnswer | None:
+    """The answer to question ``qid`` from a tagged cell, else from a labelled cell."""
+    qid = qid.lower()
+    for cell in cells:
+        if cell.kind == "markdown" and f"answer:{qid}" in (t.lower() for t in cell.tags):
+            text = cell.source
+            labelled = label_of(text)
+            if labelled and labelled[0] == qid:
+                text = labelled[1]
+            return MarkdownAnswer(text.strip(), f"the markdown cell tagged answer:{qid}",
+                                  cell.index)
+    for cell in cells:
+        if cell.kind != "markdown":
+            continue
+        labelled = label_of(cell.source)
+        if labelled and labelled[0] == qid:
+            return MarkdownAnswer(labelled[1], f"the markdown cell labelled 'Answer {qid}'",
+                                  cell.index)
+    return None
