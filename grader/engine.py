@@ -42,6 +42,8 @@ from .submission import Submission
 
 F = TypeVar("F", bound=Callable[..., Any])
 MARKER = "grader_check"
+CTX_KEY = pytest.StashKey["GradeContext"]()
+STANDARD_CHECKS = Path(__file__).resolve().parent / "checks" / "standard_checks.py"
 
 
 def check(question: str, points: float, *, name: str | None = None) -> Callable[[F], F]:
@@ -110,6 +112,7 @@ class GraderPlugin:
         self.ctx = ctx
         self._recorders: dict[str, CheckRecorder] = {}
         self._errors: dict[str, tuple[BaseException, float]] = {}
+        self._durations: dict[str, float] = {}
 
     # fixtures ------------------------------------------------------------------------------
 
@@ -153,6 +156,7 @@ class GraderPlugin:
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{MARKER}(question, points, name): a graded check")
+        config.stash[CTX_KEY] = self.ctx
 
     def pytest_collection_modifyitems(self, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
@@ -178,10 +182,11 @@ class GraderPlugin:
                                   call: pytest.CallInfo[None]) -> Iterator[None]:
         yield
         nodeid = item.nodeid
+        self._durations[nodeid] = self._durations.get(nodeid, 0.0) + call.duration
         if call.excinfo is not None and nodeid not in self._errors:
             self._errors[nodeid] = (call.excinfo.value, call.duration)
         if call.when == "teardown":
-            self.ctx.results.append(self._result(item, call.duration))
+            self.ctx.results.append(self._result(item, self._durations[nodeid]))
 
     def _result(self, item: pytest.Item, duration: float) -> CheckResult:
         mark = item.get_closest_marker(MARKER)
@@ -257,6 +262,9 @@ def run_checks(ctx: GradeContext, check_files: Sequence[Path]) -> list[CheckResu
     """Run pytest over ``check_files`` with the grader plugin; return one result per check."""
     _setup_hypothesis()
     plugin = GraderPlugin(ctx)
+    kinds = {q.kind for q in ctx.assignment.questions}
+    if kinds & {"text", "symbolic", "derivation"}:
+        check_files = [*check_files, STANDARD_CHECKS]
     rootdir = os.path.commonpath([str(p.parent) for p in check_files]) if check_files else "."
     args = [
         *map(str, check_files),
