@@ -1,0 +1,84 @@
+"""Reading notebooks and modules, magics, and finding markdown answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from grader.errors import SubmissionError
+from grader.submission import find_markdown_answer, label_of, read_submission, rewrite_magics
+
+
+def test_module_cells_and_assignment_variable(tmp_path: Path) -> None:
+    path = tmp_path / "m.py"
+    path.write_text('__assignment__ = "backprop"\nx = 1\n# %% [markdown]\n# **Answer 1** hi\n'
+                    "# %%\ndef f():\n    return 2\n")
+    sub = read_submission(path)
+    assert sub.assignment_hint == "backprop"
+    kinds = [c.kind for c in sub.cells]
+    assert kinds == ["code", "markdown", "code"]
+    assert sub.cells[2].first_line == 6  # tracebacks point at the file's own line numbers
+    assert sub.defined_names() == {"__assignment__": 0, "x": 0, "f": 2}
+    assert find_markdown_answer(sub.cells, "1").text == "hi"
+
+
+def test_notebook_metadata_tags_and_labels(tmp_path: Path) -> None:
+    nb = new_notebook()
+    nb.metadata["grader"] = {"assignment": "rnn-lstm"}
+    nb.cells = [new_code_cell("a = 1"), new_markdown_cell("**Answer 1b:** An RNN forgets."),
+                new_markdown_cell("something else")]
+    nb.cells[2].metadata["tags"] = ["answer:1a"]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    sub = read_submission(path)
+    assert sub.assignment_hint == "rnn-lstm"
+    b = find_markdown_answer(sub.cells, "1b")
+    assert b is not None and b.text == "An RNN forgets." and b.cell == 1
+    a = find_markdown_answer(sub.cells, "1a")
+    assert a is not None and "tagged" in a.source and a.text == "something else"
+    assert find_markdown_answer(sub.cells, "2") is None
+
+
+@pytest.mark.parametrize("line", ["## Answer 1b", "**Answer 1b**", "Answer 1b:", "Answer (1b)",
+                                  "**Answer 1b:** text", "### answer 1B"])
+def test_label_spellings(line: str) -> None:
+    found = label_of(line + "\nmore")
+    assert found is not None and found[0] == "1b"
+
+
+def test_labels_that_are_not_answers() -> None:
+    assert label_of("The answer is 42") is None
+    assert label_of("Answers to all questions") is None
+
+
+def test_magics_rewritten_with_notes() -> None:
+    code, notes = rewrite_magics("%matplotlib inline\n!pip install x\ny = 10 % 3\nz = !ls\n")
+    assert code.splitlines() == ["pass", "pass", "y = 10 % 3", "pass"]
+    assert len(notes) == 3
+    code, notes = rewrite_magics("%%time\nx = 1\n")
+    assert "x = 1" in code and "without the magic" in notes[0]
+    code, notes = rewrite_magics("%%bash\necho hi\n")
+    assert code.strip() == "pass" and "skipped" in notes[0]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "empty"),
+    (b"\x00\x01binary", "binary"),
+    (b"{not json", "not a valid notebook"),
+    (b"\xff\xfe latin", "not UTF-8"),
+])
+def test_unreadable_files_give_one_clear_line(tmp_path: Path, content: bytes,
+                                              message: str) -> None:
+    path = tmp_path / "bad.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(SubmissionError, match=message) as info:
+        read_submission(path)
+    assert "\n" not in str(info.value)
+
+
+def test_folder_is_not_a_submission(tmp_path: Path) -> None:
+    with pytest.raises(SubmissionError, match="folder"):
+        read_submission(tmp_path)
