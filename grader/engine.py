@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -66,7 +65,7 @@ def _setup_hypothesis() -> None:
     from hypothesis import HealthCheck, settings
 
     settings.register_profile(
-        "grader", derandomize=True, database=None, deadline=None, max_examples=25,
+        "grader", derandomize=True, database=None, deadline=None, max_examples=20,
         print_blob=False,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                HealthCheck.data_too_large, HealthCheck.filter_too_much],
@@ -252,6 +251,13 @@ def _classify(exc: BaseException) -> tuple[Outcome, str, str]:
     return Outcome.ERROR, f"the check could not examine your result ({text[:300]})", ""
 
 
+def _text_of(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 def _seed(nodeid: str) -> int:
     """A fixed seed per check, the same on every machine (the file name, not its path)."""
     key = nodeid.replace(os.sep, "/").split("/")[-1]
@@ -260,7 +266,11 @@ def _seed(nodeid: str) -> int:
 
 def run_checks(ctx: GradeContext, check_files: Sequence[Path]) -> list[CheckResult]:
     """Run pytest over ``check_files`` with the grader plugin; return one result per check."""
-    _setup_hypothesis()
+    # Hypothesis costs half a second to import: load it only when a check file uses it. Its
+    # profile (fixed seeds) must be in place before the check modules are imported, because
+    # @given captures the default settings when it decorates.
+    if any("hypothesis" in _text_of(p) for p in check_files):
+        _setup_hypothesis()
     plugin = GraderPlugin(ctx)
     kinds = {q.kind for q in ctx.assignment.questions}
     if kinds & {"text", "symbolic", "derivation"}:
@@ -277,12 +287,20 @@ def run_checks(ctx: GradeContext, check_files: Sequence[Path]) -> list[CheckResu
         "--capture=no", "-c", os.devnull,
     ]
     if check_files:
-        started = time.perf_counter()
-        code = pytest.main(args, plugins=[plugin])
+        # Entry-point plugins of whatever else is installed have no business here (and
+        # scanning for them costs a quarter of a second).
+        saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        try:
+            code = pytest.main(args, plugins=[plugin])
+        finally:
+            if saved is None:
+                os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+            else:
+                os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
         if code not in (0, 1, 5):
             raise RuntimeError(f"pytest could not run the checks (exit code {int(code)}); "
                                f"check files: {', '.join(map(str, check_files))}")
-        del started
     return ctx.results
 
 
