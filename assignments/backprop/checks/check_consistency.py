@@ -1,0 +1,86 @@
+"""Does the student's code (question 5) agree with their own formulas (question 2)?
+
+Worth no points: it tells a student whose formulas and code disagree where to look first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy
+
+from grader import CheckFailed, NotCheckable, check
+from grader.checks.math import (
+    ReadError,
+    SymbolTable,
+    read,
+    read_value,
+    scan_derivative_equations,
+    sigma,
+)
+from grader.checks.numeric import as_array
+from grader.errors import CheckProblem
+
+NAMES = {"w2": "dL_dw2", "b2": "dL_db2", "w1": "dL_dw1", "b1": "dL_db1"}
+
+
+def _numeric(expr: Any) -> Any:
+    """The formula with σ written out, so that SymPy can evaluate it at a point."""
+    return expr.replace(sigma, lambda z: 1 / (1 + sympy.exp(-z)))
+
+
+def _formulas(answers: Any, assignment: Any) -> dict[str, Any]:
+    table = SymbolTable.from_mapping(assignment.symbols)
+    found: dict[str, Any] = {}
+    for param, name in NAMES.items():
+        var = answers.variable(name, "2")
+        if var is not None:
+            try:
+                reading = read_value(var.text, table) if var.from_sympy else read(var.text, table)
+                found[param] = _numeric(reading.expr)
+            except ReadError:
+                pass
+    whole = answers.get("2")
+    if whole is not None:
+        wanted = {NAMES[p]: ("L", p) for p in NAMES if p not in found}
+        for name, value in scan_derivative_equations(whole.text, table, wanted).items():
+            if not isinstance(value, ReadError):
+                found[name[4:]] = _numeric(value.expr)
+    return found
+
+
+@check("5", 0, name="your code agrees with your own formulas from question 2")
+def check_code_matches_own_formulas(sub: Any, answers: Any, assignment: Any, record: Any,
+                                    rng: Any) -> None:
+    """compares backward(...) with your answers to question 2 at random points (no points)"""
+    formulas = _formulas(answers, assignment)
+    if not formulas:
+        raise NotCheckable("no readable formulas in question 2 to compare with")
+    disagree: set[str] = set()
+    for _ in range(3):
+        point = {"x": float(rng.normal()), "y": float(rng.integers(0, 2)),
+                 "w1": float(rng.normal()), "b1": float(rng.normal()),
+                 "w2": float(rng.normal()), "b2": float(rng.normal())}
+        try:
+            grads = sub.backward(point["x"], point["y"], point["w1"], point["b1"], point["w2"],
+                                 point["b2"])
+        except CheckProblem as exc:
+            raise NotCheckable(f"backward could not be called ({exc.message})") from None
+        if not isinstance(grads, dict):
+            raise NotCheckable("backward did not return a dict")
+        for param, expr in formulas.items():
+            try:
+                subs = {s: point[s.name] for s in expr.free_symbols}
+                mine = float(sympy.N(expr.subs(subs), 15))
+                code = float(as_array(grads[param], name=param, shape=(), scalar_ok=True))
+            except (KeyError, TypeError, ValueError, CheckProblem):
+                disagree.add(param)
+                continue
+            if abs(mine - code) > 1e-6 * (1 + abs(mine)):
+                disagree.add(param)
+    if disagree:
+        params = ", ".join(sorted(disagree))
+        raise CheckFailed(f"your backward(...) and your formulas in question 2 disagree for "
+                          f"{params}: one of the two is wrong")
+    record.award(1.0, "your code and your formulas agree for "
+                 + ", ".join(sorted(formulas)))
