@@ -32,8 +32,9 @@ class Answer:
 class Answers:
     """Looks answers up lazily and remembers where each was found."""
 
-    def __init__(self, proxy: SubmissionProxy | None, submission: Submission,
-                 assignment: Assignment) -> None:
+    def __init__(
+        self, proxy: SubmissionProxy | None, submission: Submission, assignment: Assignment
+    ) -> None:
         self._proxy = proxy
         self._submission = submission
         self._assignment = assignment
@@ -46,8 +47,11 @@ class Answers:
         if not stripped:
             return True
         lowered = stripped.lower()
-        return any(lowered == p.lower() or lowered.startswith(p.lower() + " ")
-                   for p in self._assignment.placeholders if p.strip())
+        return any(
+            lowered == p.lower() or lowered.startswith(p.lower() + " ")
+            for p in self._assignment.placeholders
+            if p.strip()
+        )
 
     def variable(self, name: str, qid: str | None = None) -> Answer | None:
         """A module-level variable (e.g. ``answer_2`` or ``dL_dw1``) as an Answer, if given."""
@@ -59,8 +63,9 @@ class Answers:
                 value = self._proxy.get(name)
             except CheckProblem:
                 value = None
-            answer = self._from_value(qid or name, value, f"the variable `{name}`",
-                                      self._defined.get(name))
+            answer = self._from_value(
+                qid or name, value, f"the variable `{name}`", self._defined.get(name)
+            )
         self._cache[name] = answer
         return answer
 

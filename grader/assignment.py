@@ -116,7 +116,8 @@ def find_course_dir(explicit: str | Path | None = None) -> Path:
             return c
     where = candidates[0] if explicit or env else Path.cwd()
     raise UsageError(
-        f"no assignments/ folder found at {where}; run from the course folder or pass --course DIR")
+        f"no assignments/ folder found at {where}; run from the course folder or pass --course DIR"
+    )
 
 
 def list_assignments(course: Path) -> list[str]:
@@ -144,7 +145,9 @@ def parse_spec(spec_path: Path, private_dir: Path | None) -> Assignment:
     where = str(spec_path)
     aid = _req(data, "id", str, where)
     if aid != spec_path.parent.name:
-        raise SpecError(f"{where}: id = {aid!r} does not match its folder {spec_path.parent.name!r}")
+        raise SpecError(
+            f"{where}: id = {aid!r} does not match its folder {spec_path.parent.name!r}"
+        )
     questions = []
     seen: set[str] = set()
     for i, q in enumerate(_req(data, "questions", list, where)):
@@ -165,16 +168,22 @@ def parse_spec(spec_path: Path, private_dir: Path | None) -> Assignment:
     limits = data.get("limits", {})
     _validate_limits(limits, where)
     return Assignment(
-        id=aid, title=str(data.get("title", aid)), questions=tuple(questions),
-        public_dir=spec_path.parent, private_dir=private_dir, symbols=symbols,
-        placeholders=tuple(placeholders), limits=limits, spec_path=spec_path,
+        id=aid,
+        title=str(data.get("title", aid)),
+        questions=tuple(questions),
+        public_dir=spec_path.parent,
+        private_dir=private_dir,
+        symbols=symbols,
+        placeholders=tuple(placeholders),
+        limits=limits,
+        spec_path=spec_path,
     )
 
 
 def _parse_question(q: dict[str, Any], where: str) -> Question:
     qid = q.get("id")
     if not isinstance(qid, str) or not qid or not qid.replace("_", "").isalnum():
-        raise SpecError(f"{where}: id must be a short string like \"2\" or \"1b\", got {qid!r}")
+        raise SpecError(f'{where}: id must be a short string like "2" or "1b", got {qid!r}')
     kind = q.get("kind")
     if kind not in KINDS:
         raise SpecError(f"{where} (question {qid}): kind = {kind!r} must be one of {KINDS}")
@@ -195,9 +204,15 @@ def _parse_question(q: dict[str, Any], where: str) -> Question:
     known = {"id", "kind", "points", "title", "text", "functions", "answer_names", "rubric"}
     extra = {k: v for k, v in q.items() if k not in known}
     return Question(
-        id=qid, kind=kind, points=float(points), title=str(q.get("title", f"Question {qid}")),
-        text=str(q.get("text", "")), functions=tuple(functions), answer_names=tuple(names),
-        rubric=tuple(rubric), extra=extra,
+        id=qid,
+        kind=kind,
+        points=float(points),
+        title=str(q.get("title", f"Question {qid}")),
+        text=str(q.get("text", "")),
+        functions=tuple(functions),
+        answer_names=tuple(names),
+        rubric=tuple(rubric),
+        extra=extra,
     )
 
 
@@ -213,8 +228,13 @@ def _str_list(value: Any, where: str) -> None:
         raise SpecError(f"{where} must be a list of names, got {value!r}")
 
 
-_LIMIT_KEYS = {"call_timeout": (0.1, 300), "cell_timeout": (0.1, 600), "memory_mb": (64, 16384),
-               "total_timeout": (1, 3600), "cpu_seconds": (1, 3600)}
+_LIMIT_KEYS = {
+    "call_timeout": (0.1, 300),
+    "cell_timeout": (0.1, 600),
+    "memory_mb": (64, 16384),
+    "total_timeout": (1, 3600),
+    "cpu_seconds": (1, 3600),
+}
 
 
 def _validate_limits(limits: Any, where: str) -> None:
@@ -243,4 +263,5 @@ def infer_assignment(course: Path, defined: Sequence[str]) -> str:
     candidates = ", ".join(aid for _, aid in scores) or "none"
     raise UsageError(
         "cannot tell which assignment this submission is for (no metadata.grader.assignment or "
-        f"__assignment__); pass --assignment ID (candidates: {candidates})")
+        f"__assignment__); pass --assignment ID (candidates: {candidates})"
+    )

@@ -33,26 +33,54 @@ Exit codes: 0 full marks, 1 below full marks, 2 usage or input error, 3 internal
 
 
 def _grade_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="grade", description=DESCRIPTION,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="grade", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("submission", help="the .ipynb notebook or .py module to grade")
-    p.add_argument("--assignment", "-a", help="assignment id (default: from the notebook's "
-                   "metadata, __assignment__, or the functions it defines)")
-    p.add_argument("-q", "--question", action="append", dest="questions", metavar="Q",
-                   help="grade only this question (repeatable)")
-    p.add_argument("--format", choices=("text", "json"), default="text",
-                   help="text summary (default) or the JSON result on stdout")
-    p.add_argument("--output-dir", "-o", default="reports",
-                   help="where reports go: OUT/<assignment>/<stem>.json and .html "
-                   "(default: reports)")
+    p.add_argument(
+        "--assignment",
+        "-a",
+        help="assignment id (default: from the notebook's "
+        "metadata, __assignment__, or the functions it defines)",
+    )
+    p.add_argument(
+        "-q",
+        "--question",
+        action="append",
+        dest="questions",
+        metavar="Q",
+        help="grade only this question (repeatable)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text summary (default) or the JSON result on stdout",
+    )
+    p.add_argument(
+        "--output-dir",
+        "-o",
+        default="reports",
+        help="where reports go: OUT/<assignment>/<stem>.json and .html (default: reports)",
+    )
     p.add_argument("--no-report", action="store_true", help="write no files")
-    p.add_argument("--sandbox", choices=("auto", "bubblewrap", "process"), default="auto",
-                   help="auto (default) uses bubblewrap and falls back, with a warning, to the "
-                   "weaker process mode when bubblewrap cannot start")
-    p.add_argument("--course", help="folder with assignments/ and solutions/ (default: found "
-                   "from the current folder, or $GRADER_COURSE_DIR)")
-    p.add_argument("--no-solutions", action="store_true",
-                   help="grade as a student's copy would: public checks only")
+    p.add_argument(
+        "--sandbox",
+        choices=("auto", "bubblewrap", "process"),
+        default="auto",
+        help="auto (default) uses bubblewrap and falls back, with a warning, to the "
+        "weaker process mode when bubblewrap cannot start",
+    )
+    p.add_argument(
+        "--course",
+        help="folder with assignments/ and solutions/ (default: found "
+        "from the current folder, or $GRADER_COURSE_DIR)",
+    )
+    p.add_argument(
+        "--no-solutions",
+        action="store_true",
+        help="grade as a student's copy would: public checks only",
+    )
     return p
 
 
@@ -79,8 +107,10 @@ def _cmd_grade(argv: Sequence[str]) -> int:
     from .grading import GradeOptions, grade_path
 
     options = GradeOptions(
-        course=Path(args.course) if args.course else None, assignment=args.assignment,
-        questions=tuple(args.questions) if args.questions else None, sandbox=args.sandbox,
+        course=Path(args.course) if args.course else None,
+        assignment=args.assignment,
+        questions=tuple(args.questions) if args.questions else None,
+        sandbox=args.sandbox,
         use_solutions=not args.no_solutions,
     )
     result, sub, assignment = grade_path(args.submission, options)

@@ -54,8 +54,9 @@ def check(question: str, points: float, *, name: str | None = None) -> Callable[
         raise ValueError(f"points={points!r} must be a non-negative number")
 
     def decorate(func: F) -> F:
-        marked: F = getattr(pytest.mark, MARKER)(question=str(question), points=float(points),
-                                                 name=name)(func)
+        marked: F = getattr(pytest.mark, MARKER)(
+            question=str(question), points=float(points), name=name
+        )(func)
         return marked
 
     return decorate
@@ -65,10 +66,18 @@ def _setup_hypothesis() -> None:
     from hypothesis import HealthCheck, settings
 
     settings.register_profile(
-        "grader", derandomize=True, database=None, deadline=None, max_examples=20,
+        "grader",
+        derandomize=True,
+        database=None,
+        deadline=None,
+        max_examples=20,
         print_blob=False,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                               HealthCheck.data_too_large, HealthCheck.filter_too_much],
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
     )
     settings.load_profile("grader")
 
@@ -157,8 +166,9 @@ class GraderPlugin:
         config.addinivalue_line("markers", f"{MARKER}(question, points, name): a graded check")
         config.stash[CTX_KEY] = self.ctx
 
-    def pytest_collection_modifyitems(self, config: pytest.Config,
-                                      items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
         keep = []
         for item in items:
             mark = item.get_closest_marker(MARKER)
@@ -169,7 +179,8 @@ class GraderPlugin:
                 continue
             keep.append(item)
             self.ctx.collected[question] = (
-                self.ctx.collected.get(question, 0.0) + mark.kwargs["points"])
+                self.ctx.collected.get(question, 0.0) + mark.kwargs["points"]
+            )
         items[:] = keep
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -177,8 +188,9 @@ class GraderPlugin:
             self.ctx.proxy.runner.current_check_error = None
 
     @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item,
-                                  call: pytest.CallInfo[None]) -> Iterator[None]:
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Iterator[None]:
         yield
         nodeid = item.nodeid
         self._durations[nodeid] = self._durations.get(nodeid, 0.0) + call.duration
@@ -197,17 +209,28 @@ class GraderPlugin:
         rec = self._recorders.get(item.nodeid) or CheckRecorder(0)
         exc, _ = self._errors.get(item.nodeid, (None, 0.0))
         base: dict[str, Any] = {
-            "name": title, "question": question, "description": doc, "max_score": points,
-            "inputs": rec.inputs_text(), "duration_s": duration,
+            "name": title,
+            "question": question,
+            "description": doc,
+            "max_score": points,
+            "inputs": rec.inputs_text(),
+            "duration_s": duration,
             "public": "/solutions/" not in str(getattr(item, "path", "")).replace(os.sep, "/"),
         }
         details = list(rec.details)
         if exc is None:
             credit = 1.0 if rec.credit is None else rec.credit
             outcome = Outcome.PASSED if credit >= 1.0 else Outcome.FAILED
-            return CheckResult(outcome=outcome, score=round(points * credit, 6),
-                               message=rec.message, hint=rec.hint, expected=rec.expected,
-                               actual=rec.actual, details=tuple(details), **base)
+            return CheckResult(
+                outcome=outcome,
+                score=round(points * credit, 6),
+                message=rec.message,
+                hint=rec.hint,
+                expected=rec.expected,
+                actual=rec.actual,
+                details=tuple(details),
+                **base,
+            )
         exc = _unwrap(exc)
         outcome, message, traceback = _classify(exc)
         credit = exc.credit if isinstance(exc, CheckProblem) else 0.0
@@ -218,9 +241,17 @@ class GraderPlugin:
             details += list(exc.details)
         if isinstance(exc, MissingDefinition):
             details.append(TextNote(text="define it at the top level of your notebook or module"))
-        return CheckResult(outcome=outcome, score=round(points * credit, 6), message=message,
-                           hint=hint or "", expected=expected or "", actual=actual or "",
-                           traceback=traceback, details=tuple(details), **base)
+        return CheckResult(
+            outcome=outcome,
+            score=round(points * credit, 6),
+            message=message,
+            hint=hint or "",
+            expected=expected or "",
+            actual=actual or "",
+            traceback=traceback,
+            details=tuple(details),
+            **base,
+        )
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -278,13 +309,41 @@ def run_checks(ctx: GradeContext, check_files: Sequence[Path]) -> list[CheckResu
     rootdir = os.path.commonpath([str(p.parent) for p in check_files]) if check_files else "."
     args = [
         *map(str, check_files),
-        "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:stepwise",
-        "-p", "no:logging", "-p", "no:junitxml", "-p", "no:pastebin", "-p", "no:doctest",
-        "-p", "no:faulthandler", "-p", "no:legacypath",
-        "--import-mode=importlib", "--rootdir", rootdir, "--noconftest",
-        "-o", "python_files=check_*.py", "-o", "python_functions=check_* test_*",
-        "-o", "addopts=", "-o", "testpaths=", "-o", "filterwarnings=ignore",
-        "--capture=no", "-c", os.devnull,
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:terminal",
+        "-p",
+        "no:stepwise",
+        "-p",
+        "no:logging",
+        "-p",
+        "no:junitxml",
+        "-p",
+        "no:pastebin",
+        "-p",
+        "no:doctest",
+        "-p",
+        "no:faulthandler",
+        "-p",
+        "no:legacypath",
+        "--import-mode=importlib",
+        "--rootdir",
+        rootdir,
+        "--noconftest",
+        "-o",
+        "python_files=check_*.py",
+        "-o",
+        "python_functions=check_* test_*",
+        "-o",
+        "addopts=",
+        "-o",
+        "testpaths=",
+        "-o",
+        "filterwarnings=ignore",
+        "--capture=no",
+        "-c",
+        os.devnull,
     ]
     if check_files:
         # Entry-point plugins of whatever else is installed have no business here (and
@@ -299,8 +358,10 @@ def run_checks(ctx: GradeContext, check_files: Sequence[Path]) -> list[CheckResu
             else:
                 os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
         if code not in (0, 1, 5):
-            raise RuntimeError(f"pytest could not run the checks (exit code {int(code)}); "
-                               f"check files: {', '.join(map(str, check_files))}")
+            raise RuntimeError(
+                f"pytest could not run the checks (exit code {int(code)}); "
+                f"check files: {', '.join(map(str, check_files))}"
+            )
     return ctx.results
 
 
@@ -319,10 +380,20 @@ def assemble(ctx: GradeContext, results: Sequence[CheckResult]) -> tuple[Questio
         if q.kind == "code":
             cells = [defined[f] for f in q.functions if f in defined]
             cell = cells[0] if cells else None
-            source = "the cell that defines " + ", ".join(f"`{f}`" for f in q.functions) \
-                if cells else ""
-        questions.append(QuestionResult(
-            id=q.id, kind=q.kind, title=q.title, score=score, max_score=q.points,
-            checks=checks, unchecked_points=unchecked, answer_source=source, answer_cell=cell,
-        ))
+            source = (
+                "the cell that defines " + ", ".join(f"`{f}`" for f in q.functions) if cells else ""
+            )
+        questions.append(
+            QuestionResult(
+                id=q.id,
+                kind=q.kind,
+                title=q.title,
+                score=score,
+                max_score=q.points,
+                checks=checks,
+                unchecked_points=unchecked,
+                answer_source=source,
+                answer_cell=cell,
+            )
+        )
     return tuple(questions)

@@ -53,8 +53,10 @@ class SandboxFactory:
         if not self.allow_fallback:
             raise SandboxUnavailable(reason)
         self.mode = Mode.PROCESS
-        self.warning = (f"warning: {reason} Graded in the weaker 'process' sandbox "
-                        "(no isolation from your files); see `grade doctor`.")
+        self.warning = (
+            f"warning: {reason} Graded in the weaker 'process' sandbox "
+            "(no isolation from your files); see `grade doctor`."
+        )
         print(self.warning, file=sys.stderr)
 
 
@@ -66,8 +68,10 @@ def resolve_assignment(sub: Submission, options: GradeOptions, course: Path) -> 
         return load_assignment(course, aid, use_solutions=options.use_solutions)
     except UsageError as exc:
         if options.assignment is None and sub.assignment_hint is not None:
-            raise UsageError(f"{sub.display}: its metadata names assignment {aid!r}, which is "
-                             f"unknown here ({exc}); pass --assignment ID") from exc
+            raise UsageError(
+                f"{sub.display}: its metadata names assignment {aid!r}, which is "
+                f"unknown here ({exc}); pass --assignment ID"
+            ) from exc
         raise
 
 
@@ -85,8 +89,13 @@ def limits_for(assignment: Assignment) -> tuple[Limits, Timeouts]:
     return limits, timeouts
 
 
-def grade_submission(sub: Submission, assignment: Assignment, factory: SandboxFactory, *,
-                     questions: tuple[str, ...] | None = None) -> GradeResult:
+def grade_submission(
+    sub: Submission,
+    assignment: Assignment,
+    factory: SandboxFactory,
+    *,
+    questions: tuple[str, ...] | None = None,
+) -> GradeResult:
     """Run ``sub`` in a fresh sandbox and run the assignment's checks against it."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -97,8 +106,9 @@ def grade_submission(sub: Submission, assignment: Assignment, factory: SandboxFa
     module_name = "__main__" if sub.kind == "notebook" else "__submission__"
     runner = None
     for _attempt in range(2):
-        runner = Runner(factory.launcher(limits), sub.cells, module_name=module_name,
-                        timeouts=timeouts)
+        runner = Runner(
+            factory.launcher(limits), sub.cells, module_name=module_name, timeouts=timeouts
+        )
         try:
             t0 = time.perf_counter()
             cells = runner.start()
@@ -114,7 +124,9 @@ def grade_submission(sub: Submission, assignment: Assignment, factory: SandboxFa
     try:
         proxy = SubmissionProxy(runner)
         ctx = GradeContext(
-            assignment=assignment, submission=sub, proxy=proxy,
+            assignment=assignment,
+            submission=sub,
+            proxy=proxy,
             answers=Answers(proxy, sub, assignment),
             reference=load_reference(assignment),
             questions=frozenset(questions) if questions else None,
@@ -127,21 +139,33 @@ def grade_submission(sub: Submission, assignment: Assignment, factory: SandboxFa
     finally:
         runner.close()
     questions_out = assemble(ctx, results)
-    for q in questions_out:
-        spec_q = assignment.question(q.id)
-        total = sum(c.max_score for c in q.checks)
+    for qr in questions_out:
+        spec_q = assignment.question(qr.id)
+        total = sum(c.max_score for c in qr.checks)
         if total > spec_q.points + 1e-9:
-            raise SpecError(f"{assignment.spec_path}: question {q.id} is worth {spec_q.points:g} "
-                            f"points but its checks add up to {total:g}")
+            raise SpecError(
+                f"{assignment.spec_path}: question {qr.id} is worth {spec_q.points:g} "
+                f"points but its checks add up to {total:g}"
+            )
     return GradeResult(
-        assignment=assignment.id, submission=sub.display, sandbox=factory.mode.value,
-        questions=questions_out, duration_s=time.perf_counter() - started, cells=tuple(cells),
-        timings=timings, solutions_available=assignment.has_solutions,
+        assignment=assignment.id,
+        submission=sub.display,
+        sandbox=factory.mode.value,
+        questions=questions_out,
+        duration_s=time.perf_counter() - started,
+        cells=tuple(cells),
+        timings=timings,
+        solutions_available=assignment.has_solutions,
     )
 
 
-def grade_path(path: str | Path, options: GradeOptions, factory: SandboxFactory | None = None,
-               *, display: str | None = None) -> tuple[GradeResult, Submission, Assignment]:
+def grade_path(
+    path: str | Path,
+    options: GradeOptions,
+    factory: SandboxFactory | None = None,
+    *,
+    display: str | None = None,
+) -> tuple[GradeResult, Submission, Assignment]:
     """Read and grade one file. Raises GraderError subclasses for usage and input errors."""
     course = find_course_dir(options.course)
     sub = read_submission(path, display=display)

@@ -48,8 +48,14 @@ class CallOutcome:
 class Runner:
     """Owns the child process of one submission. Never shared between submissions."""
 
-    def __init__(self, launcher: Launcher, cells: Sequence[Cell], *, module_name: str,
-                 timeouts: Timeouts | None = None) -> None:
+    def __init__(
+        self,
+        launcher: Launcher,
+        cells: Sequence[Cell],
+        *,
+        module_name: str,
+        timeouts: Timeouts | None = None,
+    ) -> None:
         self.launcher = launcher
         self.cells = [c for c in cells if c.kind == "code"]
         self.module_name = module_name
@@ -79,7 +85,8 @@ class Runner:
             "preload": list(PRELOAD),
             "limits": self.launcher.limits.as_rlimits(
                 with_nproc=self.launcher.mode.value == "bubblewrap"
-                or self.launcher.run_as is not None),
+                or self.launcher.run_as is not None
+            ),
         }
         self.child = ChildProcess(self.launcher, init=init, timeout=self.timeouts.start)
         for cell in self.cells:
@@ -106,26 +113,41 @@ class Runner:
         assert self.child is not None
         try:
             reply, _ = self.child.request(
-                {"op": "cell", "source": cell.code, "filename": cell.filename,
-                 "first_line": cell.first_line},
+                {
+                    "op": "cell",
+                    "source": cell.code,
+                    "filename": cell.filename,
+                    "first_line": cell.first_line,
+                },
                 timeout=self.timeouts.cell,
             )
         except ChildGone as gone:
             kind = "Timeout" if gone.timed_out else "ProcessDied"
             message = (
                 f"this cell did not finish within {self.timeouts.cell:g} s and was stopped"
-                if gone.timed_out else f"this cell ended the process: {gone.reason}"
+                if gone.timed_out
+                else f"this cell ended the process: {gone.reason}"
             )
-            return CellRun(index=cell.index, ok=False, error_type=kind, error_message=message,
-                           notes=cell.notes, timed_out=gone.timed_out)
+            return CellRun(
+                index=cell.index,
+                ok=False,
+                error_type=kind,
+                error_message=message,
+                notes=cell.notes,
+                timed_out=gone.timed_out,
+            )
         if reply.get("ok"):
-            return CellRun(index=cell.index, ok=True, stdout=_text(reply.get("stdout")),
-                           notes=cell.notes)
+            return CellRun(
+                index=cell.index, ok=True, stdout=_text(reply.get("stdout")), notes=cell.notes
+            )
         err = reply.get("error") or {}
         return CellRun(
-            index=cell.index, ok=False, error_type=_text(err.get("type"), 100),
+            index=cell.index,
+            ok=False,
+            error_type=_text(err.get("type"), 100),
             error_message=_text(err.get("message"), 2000),
-            traceback=_text(err.get("traceback"), 8000), stdout=_text(reply.get("stdout")),
+            traceback=_text(err.get("traceback"), 8000),
+            stdout=_text(reply.get("stdout")),
             notes=cell.notes,
         )
 
@@ -144,7 +166,9 @@ class Runner:
         if time.monotonic() - self.started > self.timeouts.total:
             raise StudentTimeout(
                 f"grading this submission took longer than {self.timeouts.total:g} s in total; "
-                "remaining checks were not run", seconds=self.timeouts.total)
+                "remaining checks were not run",
+                seconds=self.timeouts.total,
+            )
         self.restarts += 1
         try:
             self._spawn(record=False)
@@ -156,8 +180,14 @@ class Runner:
 
     # --- requests ---------------------------------------------------------------------------
 
-    def request(self, header: dict[str, Any], blobs: list[bytes] | None = None, *,
-                timeout: float | None = None, what: str = "") -> tuple[dict[str, Any], list[bytes]]:
+    def request(
+        self,
+        header: dict[str, Any],
+        blobs: list[bytes] | None = None,
+        *,
+        timeout: float | None = None,
+        what: str = "",
+    ) -> tuple[dict[str, Any], list[bytes]]:
         if self.current_check_error is not None:
             raise self.current_check_error
         child = self._ensure_child()
@@ -171,7 +201,9 @@ class Runner:
             if gone.timed_out:
                 problem = StudentTimeout(
                     f"{what or 'your code'} did not finish within {limit:g} s "
-                    "(is there an infinite loop?)", seconds=limit)
+                    "(is there an infinite loop?)",
+                    seconds=limit,
+                )
             else:
                 problem = ChildDied(f"{what or 'your code'} crashed: {gone.reason}")
             self.current_check_error = problem
@@ -200,18 +232,21 @@ class RemoteHandle:
         self.label = label
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._proxy._call({"handle": self.handle_id}, args, kwargs,
-                                 label=f"{self.label}(...)").value
+        return self._proxy._call(
+            {"handle": self.handle_id}, args, kwargs, label=f"{self.label}(...)"
+        ).value
 
     def attr(self, name: str) -> Any:
-        return self._proxy._attr({"handle": self.handle_id, "attr": name},
-                                 label=f"{self.label}.{name}")
+        return self._proxy._attr(
+            {"handle": self.handle_id, "attr": name}, label=f"{self.label}.{name}"
+        )
 
     def item(self, key: Any) -> Any:
         blobs: list[bytes] = []
         encoded = wire.encode_value(key, blobs)
-        return self._proxy._attr({"handle": self.handle_id, "key": encoded},
-                                 label=f"{self.label}[{key!r}]")
+        return self._proxy._attr(
+            {"handle": self.handle_id, "key": encoded}, label=f"{self.label}[{key!r}]"
+        )
 
     def __repr__(self) -> str:
         return f"<{self.type_name} object from your code>"
@@ -287,36 +322,58 @@ class SubmissionProxy:
             return {k: self._wrap(v, label) for k, v in value.items()}
         return value
 
-    def _call(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any], *,
-              label: str, return_args: bool = False) -> CallOutcome:
+    def _call(
+        self,
+        target: dict[str, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        label: str,
+        return_args: bool = False,
+    ) -> CallOutcome:
         blobs: list[bytes] = []
-        header = dict(target, op="call",
-                      args=wire.encode_value(list(args), blobs),
-                      kwargs=wire.encode_value(dict(kwargs), blobs),
-                      return_args=return_args)
+        header = dict(
+            target,
+            op="call",
+            args=wire.encode_value(list(args), blobs),
+            kwargs=wire.encode_value(dict(kwargs), blobs),
+            return_args=return_args,
+        )
         reply, reply_blobs = self._runner.request(header, blobs, what=f"`{label}`")
         if not reply.get("ok"):
             if "missing" in reply:
                 raise MissingDefinition(str(target.get("name")))
             err = reply.get("error") or {}
-            raise StudentError(_text(err.get("type"), 100) or "Error",
-                               _text(err.get("message"), 2000),
-                               _text(err.get("traceback"), 8000), call=f"`{label}`")
+            raise StudentError(
+                _text(err.get("type"), 100) or "Error",
+                _text(err.get("message"), 2000),
+                _text(err.get("traceback"), 8000),
+                call=f"`{label}`",
+            )
         value = self._decode(reply.get("value"), reply_blobs, label)
         args_after = kwargs_after = None
         if return_args:
             args_after = self._decode(reply.get("args_after"), reply_blobs, label)
             kwargs_after = self._decode(reply.get("kwargs_after"), reply_blobs, label)
         seconds = reply.get("seconds")
-        return CallOutcome(value, args_after, kwargs_after, _text(reply.get("stdout")),
-                           _text(reply.get("stderr")), float(seconds) if isinstance(seconds, int | float) else 0.0)
+        return CallOutcome(
+            value,
+            args_after,
+            kwargs_after,
+            _text(reply.get("stdout")),
+            _text(reply.get("stderr")),
+            float(seconds) if isinstance(seconds, int | float) else 0.0,
+        )
 
     def _attr(self, target: dict[str, Any], *, label: str) -> Any:
         op = "item" if "key" in target else "attr"
         reply, blobs = self._runner.request(dict(target, op=op), what=f"`{label}`")
         if not reply.get("ok"):
             err = reply.get("error") or {}
-            raise StudentError(_text(err.get("type"), 100) or "Error",
-                               _text(err.get("message"), 2000),
-                               _text(err.get("traceback"), 8000), call=f"`{label}`")
+            raise StudentError(
+                _text(err.get("type"), 100) or "Error",
+                _text(err.get("message"), 2000),
+                _text(err.get("traceback"), 8000),
+                call=f"`{label}`",
+            )
         return self._decode(reply.get("value"), blobs, label)

@@ -171,8 +171,9 @@ def detail_from_json(data: dict[str, Any]) -> Detail:
             GradientRow(**{**r, "index": tuple(r.get("index", ()))}) for r in data["rows"]
         )
     for key in ("expected_shape", "actual_shape", "where"):
-        if kwargs.get(key) is not None:
-            kwargs[key] = tuple(kwargs[key])
+        value = kwargs.get(key)
+        if value is not None:
+            kwargs[key] = tuple(value)
     return cls(**kwargs)
 
 

@@ -8,6 +8,8 @@ rewritten into plain Python here, with a note, so that the child runs ordinary c
 from __future__ import annotations
 
 import ast
+import itertools
+import json
 import re
 import warnings
 from collections.abc import Sequence
@@ -63,11 +65,13 @@ class Submission:
 
 
 def read_submission(path: str | Path, *, display: str | None = None) -> Submission:
-    """Read a ``.ipynb`` or ``.py`` file; raise SubmissionError with one clear line if unreadable."""
+    """Read a ``.ipynb`` or ``.py`` file; raise SubmissionError (one clear line) if unreadable."""
     p = Path(path)
     shown = display or str(path)
     if p.is_dir():
-        raise SubmissionError(f"{shown} is a folder, not a submission (use `grade batch` for folders)")
+        raise SubmissionError(
+            f"{shown} is a folder, not a submission (use `grade batch` for folders)"
+        )
     try:
         size = p.stat().st_size
     except OSError as exc:
@@ -75,20 +79,28 @@ def read_submission(path: str | Path, *, display: str | None = None) -> Submissi
     if size > MAX_BYTES:
         raise SubmissionError(
             f"{shown} is {size / 2**20:.0f} MB, more than the {MAX_BYTES >> 20} MB the grader "
-            "accepts; clear the outputs (Kernel → Restart & Clear Output) and save again")
+            "accepts; clear the outputs (Kernel → Restart & Clear Output) and save again"
+        )
     if size == 0:
         raise SubmissionError(f"{shown} is empty")
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)  # the file may have grown since stat()
     except OSError as exc:
         raise SubmissionError(f"cannot read {shown}: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_BYTES:
+        raise SubmissionError(f"{shown} is more than the {MAX_BYTES >> 20} MB the grader accepts")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SubmissionError(f"{shown} is UTF-16 text; save it again as UTF-8")
     if b"\x00" in raw[:8192]:
         raise SubmissionError(f"{shown} is a binary file, not a notebook or Python module")
+    raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark some editors add
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SubmissionError(
-            f"{shown} is not UTF-8 text (byte {exc.start}); save it again as UTF-8") from exc
+            f"{shown} is not UTF-8 text (byte {exc.start}); save it again as UTF-8"
+        ) from exc
     suffix = p.suffix.lower()
     if suffix == ".ipynb":
         return _read_notebook(p, shown, text)
@@ -102,14 +114,111 @@ def read_submission(path: str | Path, *, display: str | None = None) -> Submissi
 # --- notebooks --------------------------------------------------------------------------------
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def check_notebook_json(text: str, shown: str) -> dict[str, Any]:
+    """Parse a notebook's JSON and check its outline, with one clear message per problem."""
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise SubmissionError(
+            f"{shown} is not a valid notebook: it is not JSON "
+            f"(line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from exc
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise SubmissionError(
+            f"{shown} is not a valid notebook: it is not JSON ({reason})"
+        ) from exc
+    if not isinstance(data, dict):
+        raise SubmissionError(
+            f"{shown} is not a notebook: its JSON is a {_kind(data)}, not an object"
+        )
+    version = data.get("nbformat")
+    if version is None:
+        raise SubmissionError(f"{shown} is not a Jupyter notebook: it has no nbformat version")
+    if type(version) is not int:
+        raise SubmissionError(
+            f"{shown} is not a valid notebook: nbformat is {version!r}, not a whole number"
+        )
+    if version < 4:
+        raise SubmissionError(
+            f"{shown} is an old nbformat {version} notebook; open it in Jupyter and save it "
+            "again (File → Save) to convert it to nbformat 4"
+        )
+    if version > 4:
+        raise SubmissionError(
+            f"{shown} is nbformat {version}, newer than the nbformat 4 this grader reads"
+        )
+    cells = data.get("cells")
+    if not isinstance(cells, list):
+        raise SubmissionError(
+            f"{shown} is not a valid notebook: 'cells' is a {_kind(cells)}, not a list"
+        )
+    if len(cells) > MAX_CELLS:
+        raise SubmissionError(
+            f"{shown} has {len(cells)} cells, more than the {MAX_CELLS} the grader accepts"
+        )
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            raise SubmissionError(
+                f"{shown} is not a valid notebook: cell {i + 1} is a {_kind(cell)}, not an object"
+            )
+        source = cell.get("source", "")
+        if not isinstance(source, str) and not (
+            isinstance(source, list) and all(isinstance(x, str) for x in source)
+        ):
+            raise SubmissionError(
+                f"{shown} is not a valid notebook: the source of cell {i + 1} is not text"
+            )
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SubmissionError(
+            f"{shown} contains invalid Unicode (a lone surrogate "
+            f"{exc.object[exc.start : exc.end]!a}); save it again"
+        ) from exc
+    return data
+
+
+def _kind(value: Any) -> str:
+    names = {
+        dict: "object",
+        list: "list",
+        str: "string",
+        int: "number",
+        float: "number",
+        bool: "boolean",
+        type(None): "null",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+def _duplicate_answer_tags(cells: Sequence[Cell], shown: str) -> None:
+    seen: dict[str, int] = {}
+    for cell in cells:
+        for tag in dict.fromkeys(t.lower() for t in cell.tags):
+            if not tag.startswith("answer:"):
+                continue
+            if tag in seen:
+                raise SubmissionError(
+                    f"{shown}: cells {seen[tag] + 1} and {cell.index + 1} are both tagged "
+                    f"{tag!r}; keep the tag on the one cell that holds your answer"
+                )
+            seen[tag] = cell.index
+
+
 def _read_notebook(path: Path, shown: str, text: str) -> Submission:
     import nbformat
     from nbformat.reader import NotJSONError
 
+    check_notebook_json(text, shown)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            nb = nbformat.reads(text, as_version=4)
+            nb = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
     except NotJSONError as exc:
         raise SubmissionError(f"{shown} is not a valid notebook: it is not JSON") from exc
     except Exception as exc:  # nbformat raises many types for broken files; keep the cause
@@ -118,7 +227,8 @@ def _read_notebook(path: Path, shown: str, text: str) -> Submission:
         raise SubmissionError(f"{shown} is not a valid notebook: it has no list of cells")
     if len(nb["cells"]) > MAX_CELLS:
         raise SubmissionError(
-            f"{shown} has {len(nb['cells'])} cells, more than the {MAX_CELLS} the grader accepts")
+            f"{shown} has {len(nb['cells'])} cells, more than the {MAX_CELLS} the grader accepts"
+        )
     cells = []
     for i, raw in enumerate(nb["cells"]):
         if not isinstance(raw, dict):
@@ -142,6 +252,7 @@ def _read_notebook(path: Path, shown: str, text: str) -> Submission:
         grader_meta = meta.get("grader") or {}
         if isinstance(grader_meta, dict) and isinstance(grader_meta.get("assignment"), str):
             hint = grader_meta["assignment"]
+    _duplicate_answer_tags(cells, shown)
     return Submission(path, shown, "notebook", tuple(cells), hint, nb)
 
 
@@ -163,7 +274,7 @@ def _read_module(path: Path, shown: str, text: str) -> Submission:
     if not starts or starts[0] != 0:
         starts = [0, *starts]
     bounds = [*starts, len(lines)]
-    for n, (start, end) in enumerate(zip(bounds, bounds[1:], strict=False)):
+    for n, (start, end) in enumerate(itertools.pairwise(bounds)):
         chunk = lines[start:end]
         mark = _CELL_MARK.match(chunk[0]) if chunk else None
         body_start = start + 1 if mark else start
@@ -272,13 +383,15 @@ def find_markdown_answer(cells: Sequence[Cell], qid: str) -> MarkdownAnswer | No
             labelled = label_of(text)
             if labelled and labelled[0] == qid:
                 text = labelled[1]
-            return MarkdownAnswer(text.strip(), f"the markdown cell tagged answer:{qid}",
-                                  cell.index)
+            return MarkdownAnswer(
+                text.strip(), f"the markdown cell tagged answer:{qid}", cell.index
+            )
     for cell in cells:
         if cell.kind != "markdown":
             continue
         labelled = label_of(cell.source)
         if labelled and labelled[0] == qid:
-            return MarkdownAnswer(labelled[1], f"the markdown cell labelled 'Answer {qid}'",
-                                  cell.index)
+            return MarkdownAnswer(
+                labelled[1], f"the markdown cell labelled 'Answer {qid}'", cell.index
+            )
     return None

@@ -47,15 +47,29 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1)
 
     def run(path: Path) -> tuple[str, dict[str, Any]]:
-        args = [sys.executable, "-m", "grader.cli", str(path), "--format", "json",
-                "--no-report", "--course", str(course)]
+        args = [
+            sys.executable,
+            "-m",
+            "grader.cli",
+            str(path),
+            "--format",
+            "json",
+            "--no-report",
+            "--course",
+            str(course),
+        ]
         for q in CODE_QUESTIONS:
             args += ["-q", q]
         t0 = time.monotonic()
-        proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300,
-                              check=False)
-        out: dict[str, Any] = {"exit": proc.returncode, "stdout": proc.stdout,
-                               "stderr": proc.stderr, "wall": time.monotonic() - t0}
+        proc = subprocess.run(
+            args, capture_output=True, text=True, env=env, timeout=300, check=False
+        )
+        out: dict[str, Any] = {
+            "exit": proc.returncode,
+            "stdout": proc.stdout,
+            "stderr": proc.stderr,
+            "wall": time.monotonic() - t0,
+        }
         if proc.stdout.strip():
             out["json"] = json.loads(proc.stdout)
         return path.name, out
@@ -103,7 +117,11 @@ def test_missing_factor_loses_only_question_5(graded: dict[str, Any]) -> None:
     assert "a1(1 − a1)" in check["hint"]
     table = [d for d in check["details"] if d["type"] == "gradient_table"]
     assert table and {r["parameter"]: r["ok"] for r in table[0]["rows"]} == {
-        "w1": False, "b1": False, "w2": True, "b2": True}
+        "w1": False,
+        "b1": False,
+        "w2": True,
+        "b2": True,
+    }
     assert result["exit"] == 1
 
 
@@ -131,8 +149,9 @@ def test_infinite_loop_times_out_only_question_5(graded: dict[str, Any]) -> None
     assert result["wall"] < 30
 
 
-@pytest.mark.parametrize("name", [
-    "attack_eq_true.ipynb", "attack_ndarray_subclass.ipynb", "attack_monkeypatch.ipynb"])
+@pytest.mark.parametrize(
+    "name", ["attack_eq_true.ipynb", "attack_ndarray_subclass.ipynb", "attack_monkeypatch.ipynb"]
+)
 def test_comparison_attacks_gain_nothing(graded: dict[str, Any], name: str) -> None:
     result = graded[name]
     assert result["exit"] == 1, result["stderr"]

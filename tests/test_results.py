@@ -18,18 +18,31 @@ from grader.results import (
 
 
 def sample() -> GradeResult:
-    table = GradientTable(rows=(GradientRow("w1", 0.1, 0.2, 0.33, False, (0,)),), tolerance=1e-5,
-                          step=1e-6)
-    check = CheckResult(name="grads", question="5", description="d", outcome=Outcome.FAILED,
-                        score=2.0, max_score=4.0, message="off", hint="h",
-                        details=(table, ArrayDiff("a", (3,), (3, 1)),
-                                 RubricMatch("i", "desc", True, 1.0, 1.0)))
-    review = CheckResult(name="t", question="1", description="", outcome=Outcome.UNDECIDED,
-                         score=1.0, max_score=2.0)
+    table = GradientTable(
+        rows=(GradientRow("w1", 0.1, 0.2, 0.33, False, (0,)),), tolerance=1e-5, step=1e-6
+    )
+    check = CheckResult(
+        name="grads",
+        question="5",
+        description="d",
+        outcome=Outcome.FAILED,
+        score=2.0,
+        max_score=4.0,
+        message="off",
+        hint="h",
+        details=(table, ArrayDiff("a", (3,), (3, 1)), RubricMatch("i", "desc", True, 1.0, 1.0)),
+    )
+    review = CheckResult(
+        name="t", question="1", description="", outcome=Outcome.UNDECIDED, score=1.0, max_score=2.0
+    )
     return GradeResult(
-        assignment="backprop", submission="s.ipynb", sandbox="bubblewrap",
-        questions=(QuestionResult("5", "code", "backward", 2.0, 4.0, (check,)),
-                   QuestionResult("1", "text", "why", 1.0, 2.0, (review,), unchecked_points=0.5)),
+        assignment="backprop",
+        submission="s.ipynb",
+        sandbox="bubblewrap",
+        questions=(
+            QuestionResult("5", "code", "backward", 2.0, 4.0, (check,)),
+            QuestionResult("1", "text", "why", 1.0, 2.0, (review,), unchecked_points=0.5),
+        ),
         cells=(CellRun(0, False, "SyntaxError", "bad", notes=("n",)),),
     )
 

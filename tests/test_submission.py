@@ -14,8 +14,10 @@ from grader.submission import find_markdown_answer, label_of, read_submission, r
 
 def test_module_cells_and_assignment_variable(tmp_path: Path) -> None:
     path = tmp_path / "m.py"
-    path.write_text('__assignment__ = "backprop"\nx = 1\n# %% [markdown]\n# **Answer 1** hi\n'
-                    "# %%\ndef f():\n    return 2\n")
+    path.write_text(
+        '__assignment__ = "backprop"\nx = 1\n# %% [markdown]\n# **Answer 1** hi\n'
+        "# %%\ndef f():\n    return 2\n"
+    )
     sub = read_submission(path)
     assert sub.assignment_hint == "backprop"
     kinds = [c.kind for c in sub.cells]
@@ -28,8 +30,11 @@ def test_module_cells_and_assignment_variable(tmp_path: Path) -> None:
 def test_notebook_metadata_tags_and_labels(tmp_path: Path) -> None:
     nb = new_notebook()
     nb.metadata["grader"] = {"assignment": "rnn-lstm"}
-    nb.cells = [new_code_cell("a = 1"), new_markdown_cell("**Answer 1b:** An RNN forgets."),
-                new_markdown_cell("something else")]
+    nb.cells = [
+        new_code_cell("a = 1"),
+        new_markdown_cell("**Answer 1b:** An RNN forgets."),
+        new_markdown_cell("something else"),
+    ]
     nb.cells[2].metadata["tags"] = ["answer:1a"]
     path = tmp_path / "n.ipynb"
     nbformat.write(nb, path)
@@ -42,8 +47,17 @@ def test_notebook_metadata_tags_and_labels(tmp_path: Path) -> None:
     assert find_markdown_answer(sub.cells, "2") is None
 
 
-@pytest.mark.parametrize("line", ["## Answer 1b", "**Answer 1b**", "Answer 1b:", "Answer (1b)",
-                                  "**Answer 1b:** text", "### answer 1B"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "## Answer 1b",
+        "**Answer 1b**",
+        "Answer 1b:",
+        "Answer (1b)",
+        "**Answer 1b:** text",
+        "### answer 1B",
+    ],
+)
 def test_label_spellings(line: str) -> None:
     found = label_of(line + "\nmore")
     assert found is not None and found[0] == "1b"
@@ -64,14 +78,16 @@ def test_magics_rewritten_with_notes() -> None:
     assert code.strip() == "pass" and "skipped" in notes[0]
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"", "empty"),
-    (b"\x00\x01binary", "binary"),
-    (b"{not json", "not a valid notebook"),
-    (b"\xff\xfe latin", "not UTF-8"),
-])
-def test_unreadable_files_give_one_clear_line(tmp_path: Path, content: bytes,
-                                              message: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (b"\x00\x01binary", "binary"),
+        (b"{not json", "not a valid notebook"),
+        (b"\xff\xfe latin", "not UTF-8"),
+    ],
+)
+def test_unreadable_files_give_one_clear_line(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "bad.ipynb"
     path.write_bytes(content)
     with pytest.raises(SubmissionError, match=message) as info:

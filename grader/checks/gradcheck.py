@@ -19,8 +19,9 @@ from .numeric import as_array
 Params = Mapping[str, Any]
 
 
-def numeric_gradient(loss: Callable[[dict[str, Any]], float], params: Params, *,
-                     step: float = 1e-6) -> dict[str, np.ndarray[Any, Any]]:
+def numeric_gradient(
+    loss: Callable[[dict[str, Any]], float], params: Params, *, step: float = 1e-6
+) -> dict[str, np.ndarray[Any, Any]]:
     """Central differences of ``loss`` with respect to every entry of every parameter."""
     base = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     grads: dict[str, np.ndarray[Any, Any]] = {}
@@ -45,29 +46,46 @@ def _as_given(base: dict[str, np.ndarray[Any, Any]], params: Params) -> dict[str
     return {k: (float(v) if np.ndim(params[k]) == 0 else v) for k, v in base.items()}
 
 
-def check_gradients(analytic: Any, numeric: Mapping[str, np.ndarray[Any, Any]], *, name: str,
-                    tolerance: float = 1e-5, step: float = 1e-6,
-                    hints: Mapping[str, str] | None = None) -> GradientTable:
+def check_gradients(
+    analytic: Any,
+    numeric: Mapping[str, np.ndarray[Any, Any]],
+    *,
+    name: str,
+    tolerance: float = 1e-5,
+    step: float = 1e-6,
+    hints: Mapping[str, str] | None = None,
+) -> GradientTable:
     """Compare a returned gradient dict with finite differences; fail naming each bad entry."""
     if not isinstance(analytic, dict):
-        raise CheckFailed(f"{name} returned {type(analytic).__name__}; a dict with keys "
-                          f"{sorted(numeric)} was expected")
+        raise CheckFailed(
+            f"{name} returned {type(analytic).__name__}; a dict with keys "
+            f"{sorted(numeric)} was expected"
+        )
     missing = [k for k in numeric if k not in analytic]
     if missing:
-        raise CheckFailed(f"{name} returned a dict without the keys {missing}",
-                          expected=f"keys {sorted(numeric)}",
-                          actual=f"keys {sorted(map(str, analytic))}")
+        raise CheckFailed(
+            f"{name} returned a dict without the keys {missing}",
+            expected=f"keys {sorted(numeric)}",
+            actual=f"keys {sorted(map(str, analytic))}",
+        )
     rows = []
     for key, num in numeric.items():
-        got = as_array(analytic[key], name=f"{name}[{key!r}]", shape=num.shape,
-                       scalar_ok=num.shape == ())
+        got = as_array(
+            analytic[key], name=f"{name}[{key!r}]", shape=num.shape, scalar_ok=num.shape == ()
+        )
         rel = np.abs(got - num) / np.maximum(np.abs(got) + np.abs(num), 1e-8)
         worst = np.unravel_index(int(np.argmax(rel)), rel.shape) if rel.ndim else ()
         where = tuple(int(i) for i in worst)
-        rows.append(GradientRow(
-            parameter=key, analytic=float(got[where]), numeric=float(num[where]),
-            rel_error=float(rel[where]), ok=bool(rel[where] <= tolerance), index=where,
-        ))
+        rows.append(
+            GradientRow(
+                parameter=key,
+                analytic=float(got[where]),
+                numeric=float(num[where]),
+                rel_error=float(rel[where]),
+                ok=bool(rel[where] <= tolerance),
+                index=where,
+            )
+        )
     table = GradientTable(rows=tuple(rows), tolerance=tolerance, step=step)
     bad = [r for r in rows if not r.ok]
     if bad:
@@ -81,9 +99,12 @@ def check_gradients(analytic: Any, numeric: Mapping[str, np.ndarray[Any, Any]], 
             hint = " ".join(hints[r.parameter] for r in bad if r.parameter in hints) or None
         raise CheckFailed(
             "gradient disagrees with finite differences for "
-            + ", ".join(r.parameter for r in bad) + ": " + "; ".join(parts),
+            + ", ".join(r.parameter for r in bad)
+            + ": "
+            + "; ".join(parts),
             expected="; ".join(f"{r.parameter}: {r.numeric:.6g}" for r in bad),
             actual="; ".join(f"{r.parameter}: {r.analytic:.6g}" for r in bad),
-            hint=hint, details=(table,),
+            hint=hint,
+            details=(table,),
         )
     return table

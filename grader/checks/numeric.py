@@ -27,27 +27,38 @@ def _type_name(value: Any) -> str:
     return f"{type_name} object" if type_name else type(value).__name__
 
 
-def as_array(value: Any, *, name: str, shape: tuple[int, ...] | None = None,
-             column_ok: bool = False, scalar_ok: bool = False) -> np.ndarray[Any, Any]:
+def as_array(
+    value: Any,
+    *,
+    name: str,
+    shape: tuple[int, ...] | None = None,
+    column_ok: bool = False,
+    scalar_ok: bool = False,
+) -> np.ndarray[Any, Any]:
     """Convert a returned value to a float64 array of exactly the expected shape, or fail.
 
     ``column_ok`` accepts ``(p, 1)`` for ``(p,)``; ``scalar_ok`` accepts a float, a 0-d or a
     ``(1,)`` array where a scalar is expected (``shape == ()``).
     """
     if isinstance(value, bool) or value is None or isinstance(value, str):
-        raise CheckFailed(f"{name} returned {_type_name(value)} {value!r}; a number or array was "
-                          "expected", actual=repr(value)[:200])
+        raise CheckFailed(
+            f"{name} returned {_type_name(value)} {value!r}; a number or array was expected",
+            actual=repr(value)[:200],
+        )
     if isinstance(value, int | float | complex | np.ndarray):
         arr = np.asarray(value)
     elif isinstance(value, list | tuple):
         try:
             arr = np.asarray(value)
         except (ValueError, TypeError) as exc:
-            raise CheckFailed(f"{name} returned a ragged or mixed list that is not an array") \
-                from exc
+            raise CheckFailed(
+                f"{name} returned a ragged or mixed list that is not an array"
+            ) from exc
     else:
-        raise CheckFailed(f"{name} returned a {_type_name(value)}; a number or array was expected",
-                          actual=_type_name(value))
+        raise CheckFailed(
+            f"{name} returned a {_type_name(value)}; a number or array was expected",
+            actual=_type_name(value),
+        )
     if arr.dtype.kind == "c":
         if np.any(np.imag(arr) != 0):
             raise CheckFailed(f"{name} returned complex numbers; real numbers were expected")
@@ -63,18 +74,31 @@ def as_array(value: Any, *, name: str, shape: tuple[int, ...] | None = None,
         else:
             raise CheckFailed(
                 f"{name} returned shape {arr.shape}; shape {shape} was expected",
-                expected=f"shape {shape}", actual=f"shape {arr.shape}",
+                expected=f"shape {shape}",
+                actual=f"shape {arr.shape}",
                 details=(ArrayDiff(label=name, expected_shape=shape, actual_shape=arr.shape),),
             )
     if not np.all(np.isfinite(arr)):
         bad = "NaN" if np.any(np.isnan(arr)) else "inf"
-        raise CheckFailed(f"{name} returned {bad} values", actual=f"contains {bad}",
-                          hint="look for overflow (e.g. exp of a large number) or 0/0")
+        raise CheckFailed(
+            f"{name} returned {bad} values",
+            actual=f"contains {bad}",
+            hint="look for overflow (e.g. exp of a large number) or 0/0",
+        )
     return arr
 
 
-def compare(got: Any, expected: Any, *, name: str, rtol: float = RTOL, atol: float = ATOL,
-            column_ok: bool = False, scalar_ok: bool = False, hint: str | None = None) -> None:
+def compare(
+    got: Any,
+    expected: Any,
+    *,
+    name: str,
+    rtol: float = RTOL,
+    atol: float = ATOL,
+    column_ok: bool = False,
+    scalar_ok: bool = False,
+    hint: str | None = None,
+) -> None:
     """Fail with expected/actual and an ``ArrayDiff`` unless ``got`` matches ``expected``."""
     want = np.asarray(expected, dtype=np.float64)
     arr = as_array(got, name=name, shape=want.shape, column_ok=column_ok, scalar_ok=scalar_ok)
@@ -86,30 +110,50 @@ def compare(got: Any, expected: Any, *, name: str, rtol: float = RTOL, atol: flo
     where = tuple(int(i) for i in worst)
     rel = float(err[where] / max(abs(float(want[where])), 1e-300))
     diff = ArrayDiff(
-        label=name, expected_shape=want.shape, actual_shape=arr.shape,
-        max_abs_error=float(err[where]), max_rel_error=rel, where=where,
-        expected_at=float(want[where]), actual_at=float(arr[where]), rtol=rtol, atol=atol,
+        label=name,
+        expected_shape=want.shape,
+        actual_shape=arr.shape,
+        max_abs_error=float(err[where]),
+        max_rel_error=rel,
+        where=where,
+        expected_at=float(want[where]),
+        actual_at=float(arr[where]),
+        rtol=rtol,
+        atol=atol,
     )
     at = f" at index {where}" if where else ""
     raise CheckFailed(
         f"{name} is off by {float(err[where]):.3g}{at} (relative {rel:.2g}; tolerance {rtol:g})",
-        expected=_short(want), actual=_short(arr), hint=hint, details=(diff,),
+        expected=_short(want),
+        actual=_short(arr),
+        hint=hint,
+        details=(diff,),
     )
 
 
-def compare_dict(got: Any, expected: Mapping[str, Any], *, name: str,
-                 rtol: float = RTOL, atol: float = ATOL, scalar_ok: bool = True) -> None:
+def compare_dict(
+    got: Any,
+    expected: Mapping[str, Any],
+    *,
+    name: str,
+    rtol: float = RTOL,
+    atol: float = ATOL,
+    scalar_ok: bool = True,
+) -> None:
     """Compare a returned dict entry by entry (keys exactly as expected)."""
     if not isinstance(got, dict):
-        raise CheckFailed(f"{name} returned a {_type_name(got)}; a dict with keys "
-                          f"{sorted(expected)} was expected")
+        raise CheckFailed(
+            f"{name} returned a {_type_name(got)}; a dict with keys {sorted(expected)} was expected"
+        )
     missing = [k for k in expected if k not in got]
     if missing:
-        raise CheckFailed(f"{name} returned a dict without the keys {missing}",
-                          expected=f"keys {sorted(expected)}", actual=f"keys {sorted(map(str, got))}")
+        raise CheckFailed(
+            f"{name} returned a dict without the keys {missing}",
+            expected=f"keys {sorted(expected)}",
+            actual=f"keys {sorted(map(str, got))}",
+        )
     for key, want in expected.items():
-        compare(got[key], want, name=f"{name}[{key!r}]", rtol=rtol, atol=atol,
-                scalar_ok=scalar_ok)
+        compare(got[key], want, name=f"{name}[{key!r}]", rtol=rtol, atol=atol, scalar_ok=scalar_ok)
 
 
 def _short(arr: np.ndarray[Any, Any]) -> str:

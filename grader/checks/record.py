@@ -25,7 +25,11 @@ def describe_input(value: Any, *, seed: int | None = None, small: int = 12) -> s
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k!r}: {describe_input(v, seed=seed)}" for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(f"{k!r}: {describe_input(v, seed=seed)}" for k, v in value.items())
+            + "}"
+        )
     if isinstance(value, list | tuple) and len(value) <= small:
         return "[" + ", ".join(describe_input(v, seed=seed) for v in value) + "]"
     text = repr(value)
@@ -58,8 +62,15 @@ class CheckRecorder:
     def note(self, text: str) -> None:
         self.details.append(TextNote(text=text))
 
-    def award(self, fraction: float, message: str = "", *, hint: str = "",
-              expected: str = "", actual: str = "") -> None:
+    def award(
+        self,
+        fraction: float,
+        message: str = "",
+        *,
+        hint: str = "",
+        expected: str = "",
+        actual: str = "",
+    ) -> None:
         """Give ``fraction`` of the check's points (partial credit) and say why."""
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"fraction={fraction!r} must be between 0 and 1")

@@ -37,29 +37,50 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = []
     for q in assignment.questions:
         if func == "check_text_answer" and q.kind == "text":
-            params.append(pytest.param((q.id, ""), id=q.id,
-                                       marks=_mark(q, q.points, f"answer {q.id} against the rubric")))
+            params.append(
+                pytest.param(
+                    (q.id, ""),
+                    id=q.id,
+                    marks=_mark(q, q.points, f"answer {q.id} against the rubric"),
+                )
+            )
         elif func == "check_symbolic_answer" and q.kind == "symbolic":
             names = list(q.answer_names) or [""]
             share = round(q.points / len(names), 6)
             for name in names:
                 label = _pretty(name) if name else f"answer {q.id}"
-                params.append(pytest.param((q.id, name), id=f"{q.id}-{name or 'answer'}",
-                                           marks=_mark(q, share, label)))
+                params.append(
+                    pytest.param(
+                        (q.id, name), id=f"{q.id}-{name or 'answer'}", marks=_mark(q, share, label)
+                    )
+                )
         elif func == "check_derivation_final" and q.kind == "derivation":
-            params.append(pytest.param((q.id, ""), id=q.id, marks=_mark(
-                q, _final_points(q), "the derivation's final answer")))
+            params.append(
+                pytest.param(
+                    (q.id, ""),
+                    id=q.id,
+                    marks=_mark(q, _final_points(q), "the derivation's final answer"),
+                )
+            )
         elif func == "check_derivation_steps" and q.kind == "derivation":
-            params.append(pytest.param((q.id, ""), id=q.id, marks=_mark(
-                q, round(q.points - _final_points(q), 6), "every step of the derivation")))
+            params.append(
+                pytest.param(
+                    (q.id, ""),
+                    id=q.id,
+                    marks=_mark(
+                        q, round(q.points - _final_points(q), 6), "every step of the derivation"
+                    ),
+                )
+            )
     metafunc.parametrize("part", params)
 
 
 def _final_points(q: Question) -> float:
     value = q.extra.get("final_points", q.points / 2)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= q.points:
-        raise SpecError(f"question {q.id}: final_points = {value!r} must be between 0 and "
-                        f"{q.points:g}")
+        raise SpecError(
+            f"question {q.id}: final_points = {value!r} must be between 0 and {q.points:g}"
+        )
     return float(value)
 
 
@@ -101,15 +122,17 @@ def _expected(reference_answers: Mapping[str, Any], qid: str, name: str) -> str:
     if isinstance(entry, Mapping):
         entry = entry.get(name)
     if not isinstance(entry, str):
-        raise NotCheckable("this answer is checked against the reference solution, which is "
-                           "not installed here")
+        raise NotCheckable(
+            "this answer is checked against the reference solution, which is not installed here"
+        )
     return entry
 
 
 def _missing(q: Question, name: str = "") -> CheckFailed:
     how = (f"a variable `{name}` or " if name else "") + (
         f"a variable `answer_{q.id}`, a markdown cell tagged `answer:{q.id}`, or a markdown "
-        f"cell starting with `**Answer {q.id}**`")
+        f"cell starting with `**Answer {q.id}**`"
+    )
     return CheckFailed(f"no answer to question {q.id} was found", hint=f"give it as {how}")
 
 
@@ -120,8 +143,9 @@ def _note_source(answers: Answers, q: Question, ans: Answer) -> None:
 # --- text ------------------------------------------------------------------------------------
 
 
-def check_text_answer(part: tuple[str, str], answers: Answers, assignment: Assignment,
-                      record: CheckRecorder) -> None:
+def check_text_answer(
+    part: tuple[str, str], answers: Answers, assignment: Assignment, record: CheckRecorder
+) -> None:
     """your answer, scored item by item against the question's rubric (provisional)"""
     from grader.checks.text import Rubric, score_text, to_details
 
@@ -137,8 +161,9 @@ def check_text_answer(part: tuple[str, str], answers: Answers, assignment: Assig
         record.note(note)
     fraction = result.score / result.max_score if result.max_score else 0.0
     missed = [i.description for i in result.items if not i.matched]
-    message = ("covers every rubric item" if not missed
-               else "not (clearly) covered: " + "; ".join(missed))
+    message = (
+        "covers every rubric item" if not missed else "not (clearly) covered: " + "; ".join(missed)
+    )
     if result.needs_review:
         raise Undecided(f"provisional score, flagged for review: {message}", credit=fraction)
     record.award(fraction, message)
@@ -169,15 +194,22 @@ def _student_reading(q: Question, name: str, answers: Answers, table: Any) -> tu
         raise CheckFailed(
             f"{_pretty(name)} was not found in your answer to question {q.id}",
             hint=f"write it as an equation whose left side names it, e.g. "
-                 f"\\frac{{\\partial {m['num']}}}{{\\partial {m['den']}}} = …, or as `{name}`")
+            f"\\frac{{\\partial {m['num']}}}{{\\partial {m['den']}}} = …, or as `{name}`",
+        )
     if isinstance(value, ReadError):
         raise value
     return value, ans
 
 
-def check_symbolic_answer(part: tuple[str, str], answers: Answers, assignment: Assignment,
-                          symbol_table: Any, reference_answers: Mapping[str, Any],
-                          record: CheckRecorder, seed: int) -> None:
+def check_symbolic_answer(
+    part: tuple[str, str],
+    answers: Answers,
+    assignment: Assignment,
+    symbol_table: Any,
+    reference_answers: Mapping[str, Any],
+    record: CheckRecorder,
+    seed: int,
+) -> None:
     """your formula is equivalent to the correct one (checked numerically and symbolically)"""
     from grader.checks.math import Variant, Verdict, diagnose, equivalent, read
 
@@ -188,26 +220,35 @@ def check_symbolic_answer(part: tuple[str, str], answers: Answers, assignment: A
     _note_source(answers, q, ans)
     label = _pretty(name) if name else f"answer {qid}"
     want = read(expected, symbol_table)
-    record.detail(MathAnswer(label=label, source=ans.text[:2000], read_as=reading.read_as(),
-                             mathml=reading.mathml()))
+    record.detail(
+        MathAnswer(
+            label=label, source=ans.text[:2000], read_as=reading.read_as(), mathml=reading.mathml()
+        )
+    )
     verdict = equivalent(reading, want, symbol_table, seed=seed)
     if verdict.verdict is Verdict.EQUIVALENT:
         record.award(1.0, f"{label} is correct")
         return
     if verdict.verdict is Verdict.UNDECIDED:
-        raise Undecided(f"{label}: the grader could not decide ({verdict.reason}); flagged for "
-                        "review")
+        raise Undecided(
+            f"{label}: the grader could not decide ({verdict.reason}); flagged for review"
+        )
     extra = []
     for mistake in reference_answers.get("mistakes", {}).get(qid, []):
         if isinstance(mistake, Mapping) and mistake.get("part", name) == name:
-            extra.append(Variant(name=str(mistake.get("name", "known mistake")),
-                                 expr=read(str(mistake["expr"]), symbol_table).expr,
-                                 hint=str(mistake.get("hint", "")),
-                                 credit=float(mistake.get("credit", 0.0))))
+            extra.append(
+                Variant(
+                    name=str(mistake.get("name", "known mistake")),
+                    expr=read(str(mistake["expr"]), symbol_table).expr,
+                    hint=str(mistake.get("hint", "")),
+                    credit=float(mistake.get("credit", 0.0)),
+                )
+            )
     variant = diagnose(reading, want, symbol_table, extra=extra, seed=seed)
     raise CheckFailed(
         f"{label} is not correct: {verdict.reason}",
-        hint=variant.hint if variant else "", credit=variant.credit if variant else 0.0,
+        hint=variant.hint if variant else "",
+        credit=variant.credit if variant else 0.0,
         actual=reading.read_as(),
     )
 
@@ -215,8 +256,14 @@ def check_symbolic_answer(part: tuple[str, str], answers: Answers, assignment: A
 # --- derivations ------------------------------------------------------------------------------
 
 
-def _derivation(qid: str, answers: Answers, assignment: Assignment, symbol_table: Any,
-                derivations: dict[str, Any], seed: int) -> Any:
+def _derivation(
+    qid: str,
+    answers: Answers,
+    assignment: Assignment,
+    symbol_table: Any,
+    derivations: dict[str, Any],
+    seed: int,
+) -> Any:
     from grader.checks.math import check_derivation
 
     if qid in derivations:
@@ -228,25 +275,44 @@ def _derivation(qid: str, answers: Answers, assignment: Assignment, symbol_table
     _note_source(answers, q, ans)
     start, variable, final = q.extra.get("start"), q.extra.get("variable"), q.extra.get("final")
     if not isinstance(start, str) or not isinstance(variable, str) or not isinstance(final, list):
-        raise SpecError(f"{assignment.spec_path}: derivation question {qid} needs `start`, "
-                        "`variable` and a list `final`")
-    result = check_derivation(list(ans.steps) or ans.text, symbol_table, start=start,
-                              variable=variable, final_expected=[str(f) for f in final],
-                              seed=seed)
+        raise SpecError(
+            f"{assignment.spec_path}: derivation question {qid} needs `start`, "
+            "`variable` and a list `final`"
+        )
+    result = check_derivation(
+        list(ans.steps) or ans.text,
+        symbol_table,
+        start=start,
+        variable=variable,
+        final_expected=[str(f) for f in final],
+        seed=seed,
+    )
     derivations[qid] = result
     return result
 
 
 def _step_details(result: Any, record: CheckRecorder) -> None:
     for step in result.steps:
-        record.detail(DerivationStep(index=step.index, source=step.source[:1000],
-                                     read_as=step.read_as or "", status=step.status,
-                                     reason=step.reason, mathml=step.mathml or ""))
+        record.detail(
+            DerivationStep(
+                index=step.index,
+                source=step.source[:1000],
+                read_as=step.read_as or "",
+                status=step.status,
+                reason=step.reason,
+                mathml=step.mathml or "",
+            )
+        )
 
 
-def check_derivation_final(part: tuple[str, str], answers: Answers, assignment: Assignment,
-                           symbol_table: Any, derivations: dict[str, Any],
-                           record: CheckRecorder) -> None:
+def check_derivation_final(
+    part: tuple[str, str],
+    answers: Answers,
+    assignment: Assignment,
+    symbol_table: Any,
+    derivations: dict[str, Any],
+    record: CheckRecorder,
+) -> None:
     """the derivation ends in the right result"""
     from grader.checks.math import Verdict
 
@@ -263,19 +329,26 @@ def check_derivation_final(part: tuple[str, str], answers: Answers, assignment: 
     raise CheckFailed(f"the final result is not right: {result.final.reason}")
 
 
-def check_derivation_steps(part: tuple[str, str], answers: Answers, assignment: Assignment,
-                           symbol_table: Any, derivations: dict[str, Any],
-                           record: CheckRecorder) -> None:
+def check_derivation_steps(
+    part: tuple[str, str],
+    answers: Answers,
+    assignment: Assignment,
+    symbol_table: Any,
+    derivations: dict[str, Any],
+    record: CheckRecorder,
+) -> None:
     """every step follows from the one before (✓ valid, ✗ invalid, ? could not be read)"""
     result = _derivation(part[0], answers, assignment, symbol_table, derivations, seed=0)
     _step_details(result, record)
     if result.first_invalid is not None:
         bad = next(s for s in result.steps if s.index == result.first_invalid)
-        raise CheckFailed(f"step {bad.index} does not follow: {bad.reason}",
-                          actual=bad.source.strip()[:300])
+        raise CheckFailed(
+            f"step {bad.index} does not follow: {bad.reason}", actual=bad.source.strip()[:300]
+        )
     unknown = [s.index for s in result.steps if s.status == "unknown"]
     if unknown:
         record.detail(TextNote(text=f"steps {unknown} could not be read and were not judged"))
-        raise Undecided(f"no invalid step found, but steps {unknown} could not be read; "
-                        "flagged for review")
+        raise Undecided(
+            f"no invalid step found, but steps {unknown} could not be read; flagged for review"
+        )
     record.award(1.0, "every step is valid")

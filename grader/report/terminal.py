@@ -17,8 +17,10 @@ def summary(result: GradeResult, *, report_path: str | None = None, width: int =
         + ("" if result.sandbox == "bubblewrap" else f"  [sandbox: {result.sandbox}]"),
     ]
     if not result.solutions_available:
-        lines.append(f"  reference solutions not installed: {_fmt(result.unchecked_points)} "
-                     "points could not be checked")
+        lines.append(
+            f"  reference solutions not installed: {_fmt(result.unchecked_points)} "
+            "points could not be checked"
+        )
     for q in result.questions:
         mark = "✓" if q.score >= q.max_score - 1e-9 else ("?" if q.needs_review else "✗")
         head = f"  {mark} Q{q.id:<4} {_fmt(q.score):>5} / {_fmt(q.max_score):<4} {q.title}"
@@ -35,8 +37,8 @@ def summary(result: GradeResult, *, report_path: str | None = None, width: int =
         if q.unchecked_points:
             lines.append(f"      – {_fmt(q.unchecked_points)} points not checked here")
     broken = [c for c in result.cells if not c.ok]
-    for c in broken[:5]:
-        lines.append(f"  cell {c.index + 1}: {c.error_type}: {c.error_message}"[:width])
+    for run in broken[:5]:
+        lines.append(f"  cell {run.index + 1}: {run.error_type}: {run.error_message}"[:width])
     if report_path:
         lines.append(f"  report: {report_path}")
     return "\n".join(lines)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SandboxUnavailable
+from . import seccomp
 
 NOBODY = 65534
 CHILD_DIR = "/opt/grader"
@@ -56,6 +57,9 @@ class Limits:
     file_bytes: int = 16 << 20
     open_files: int = 64
     tmpfs_bytes: int = 64 << 20
+    # New processes are refused by the seccomp filter unless allowed: RLIMIT_AS is per
+    # process, so every forked child would get another full memory allowance.
+    allow_fork: bool = False
 
     def as_rlimits(self, *, with_nproc: bool) -> dict[str, object]:
         limits: dict[str, object] = {
@@ -146,6 +150,13 @@ class Launcher:
         self._hidden = self._unreachable_roots()
         if self._hidden and self.mode is Mode.PROCESS:
             raise SandboxUnavailable(self._reachability_advice())
+        # None where the filter cannot be built (an architecture it does not know).
+        self.seccomp_program: bytes | None = None
+        if seccomp.native_arch() is not None:
+            self.seccomp_program = seccomp.build_filter(allow_fork=self.limits.allow_fork,
+                                                        arches=(seccomp.native_arch() or "",))
+        self._install_seccomp = (seccomp.installer(self.seccomp_program)
+                                 if self.seccomp_program is not None else None)
 
     # --- runtime reachability --------------------------------------------------------------
 
@@ -185,7 +196,7 @@ class Launcher:
         argv[-1] = argv[-1].replace(repr(CHILD_DIR), repr(here))
         env = dict(SANDBOX_ENV)
         env["HOME"] = "/tmp"
-        return Launch(argv, env, (fd_in, fd_out), self._drop_privileges)
+        return Launch(argv, env, (fd_in, fd_out), self._preexec_process)
 
     def _build_bwrap(self, fd_in: int, fd_out: int) -> Launch:
         bwrap = shutil.which("bwrap")
@@ -210,21 +221,27 @@ class Launcher:
         for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime"):
             if os.path.exists(etc):
                 args += ["--ro-bind", etc, etc]
+        # /tmp first: a runtime that lives under /tmp (a CI virtualenv) is bound on top of it.
+        args += ["--proc", "/proc", "--dev", "/dev",
+                 "--size", str(self.limits.tmpfs_bytes), "--tmpfs", "/tmp"]
         visible = self._visible_roots()
         for source, dest in visible:
             args += ["--ro-bind", source, dest]
+        # The grader's own package, when installed inside the runtime, is not the child's
+        # business: an empty read-only folder replaces it.
+        for hidden in _grader_dirs_inside([dest for _, dest in visible]):
+            args += ["--size", "4096", "--tmpfs", hidden, "--remount-ro", hidden]
         data_fds: list[int] = []
         here = Path(__file__).resolve().parent
         for name in CHILD_SOURCES:
             fd = _data_fd((here / name).read_bytes())
             data_fds.append(fd)
             args += ["--ro-bind-data", str(fd), f"{CHILD_DIR}/{name}"]
-        args += [
-            "--proc", "/proc", "--dev", "/dev",
-            "--size", str(self.limits.tmpfs_bytes), "--tmpfs", "/tmp",
-            "--chdir", "/tmp",
-            "--remount-ro", "/dev", "--remount-ro", "/",
-        ]
+        if self.seccomp_program is not None:
+            fd = _data_fd(self.seccomp_program)
+            data_fds.append(fd)
+            args += ["--seccomp", str(fd)]
+        args += ["--chdir", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/"]
         args += self.child_command(fd_in, fd_out)
         preexec = self._preexec_bwrap
         return Launch(args, {"PATH": "/usr/bin:/bin"}, (fd_in, fd_out, *data_fds), preexec,
@@ -244,6 +261,11 @@ class Launcher:
         if self._hidden:
             _expose(self._hidden, self.runtime.roots)
         self._drop_privileges()
+
+    def _preexec_process(self) -> None:
+        self._drop_privileges()
+        if self._install_seccomp is not None:
+            self._install_seccomp()
 
     def _drop_privileges(self) -> None:
         if self.run_as is not None:
@@ -287,6 +309,11 @@ def _advice(stderr: str) -> str:
             "allow user namespaces. Or grade your own work with `--sandbox process`."
         )
     return f"bubblewrap failed to start: {line}"
+
+
+def _grader_dirs_inside(roots: Sequence[str]) -> list[str]:
+    package = str(Path(__file__).resolve().parent.parent)
+    return [package for r in roots if package.startswith(r.rstrip("/") + "/")][:1]
 
 
 def _data_fd(data: bytes) -> int:

@@ -39,9 +39,14 @@ class ChildProcess:
         launch = launcher.build(req_r, rep_w)
         try:
             self.proc = subprocess.Popen(
-                launch.argv, env=launch.env, pass_fds=launch.pass_fds,
-                preexec_fn=launch.preexec, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                launch.argv,
+                env=launch.env,
+                pass_fds=launch.pass_fds,
+                preexec_fn=launch.preexec,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
             )
         except OSError as exc:
             raise SandboxUnavailable(f"cannot start the sandbox: {exc}") from exc
@@ -62,7 +67,7 @@ class ChildProcess:
         assert stream is not None
         while True:
             try:
-                chunk = stream.read1(65536)
+                chunk = stream.read1(65536)  # type: ignore[attr-defined]
             except (OSError, ValueError):
                 return
             if not chunk:
@@ -71,8 +76,9 @@ class ChildProcess:
             if room > 0:
                 self.stderr += chunk[:room]
 
-    def request(self, header: dict[str, Any], blobs: list[bytes] | None = None, *,
-                timeout: float) -> tuple[dict[str, Any], list[bytes]]:
+    def request(
+        self, header: dict[str, Any], blobs: list[bytes] | None = None, *, timeout: float
+    ) -> tuple[dict[str, Any], list[bytes]]:
         """Send one request and wait for its reply; raise ChildGone on death or timeout."""
         if self.closed:
             raise ChildGone("the sandbox was already stopped")
@@ -88,8 +94,9 @@ class ChildProcess:
                 reply, reply_blobs = self.reader.read(deadline)
             except wire.WireTimeout as exc:
                 self.close()
-                raise ChildGone(f"no answer within {timeout:g} s (time limit)",
-                                timed_out=True) from exc
+                raise ChildGone(
+                    f"no answer within {timeout:g} s (time limit)", timed_out=True
+                ) from exc
             except wire.WireEOF as exc:
                 self.close()
                 raise ChildGone(self._death_reason()) from exc

@@ -111,6 +111,7 @@ class RecordReader:
             raise WireError(f"record header is not valid JSON: {exc}") from exc
         if not isinstance(header, dict):
             raise WireError("record header is not a JSON object")
+        check_fields(header)
         blobs: list[bytes] = []
         total = json_len
         for _ in range(n_blobs):
@@ -120,6 +121,33 @@ class RecordReader:
                 raise WireError(f"array payload too large ({size} bytes)")
             blobs.append(self._take(size, deadline))
         return header, blobs
+
+
+def _is_str_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+# The fields a reader acts on, with the shape it relies on. A record that breaks one of them is
+# refused as a whole, so that no reader ever calls ``.get`` on a number or ``float`` on a
+# 4000-digit integer that a student forged into the reply pipe.
+_FIELD_CHECKS: dict[str, Any] = {
+    "id": lambda v: v is None or (type(v) is int and 0 <= v < 2**63),
+    "ok": lambda v: type(v) is bool,
+    "op": lambda v: isinstance(v, str),
+    "stdout": lambda v: isinstance(v, str),
+    "stderr": lambda v: isinstance(v, str),
+    "missing": lambda v: isinstance(v, str),
+    "error": _is_str_map,
+    "names": lambda v: isinstance(v, dict) and all(_is_str_map(i) for i in v.values()),
+    "seconds": lambda v: type(v) in (int, float) and math.isfinite(v) and abs(v) < 1e12,
+}
+
+
+def check_fields(header: dict[str, Any]) -> None:
+    """Refuse a record whose well-known fields do not have their documented types."""
+    for key, ok in _FIELD_CHECKS.items():
+        if key in header and not ok(header[key]):
+            raise WireError(f"record field {key!r} has the wrong type")
 
 
 # --- arrays ---------------------------------------------------------------------------------

@@ -13,29 +13,29 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 HERE = Path(__file__).parent / "backprop"
 
 IMPORTS = "import numpy as np\n"
-SIGMOID = '''def sigmoid(z):
+SIGMOID = """def sigmoid(z):
     z = np.asarray(z, dtype=float)
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
-'''
-FORWARD = '''def forward(x, w1, b1, w2, b2):
+"""
+FORWARD = """def forward(x, w1, b1, w2, b2):
     a1 = sigmoid(w1 * np.asarray(x) + b1)
     return a1, sigmoid(w2 * a1 + b2)
-'''
-BACKWARD = '''def backward(x, y, w1, b1, w2, b2):
+"""
+BACKWARD = """def backward(x, y, w1, b1, w2, b2):
     a1, a2 = forward(x, w1, b1, w2, b2)
     d2 = a2 - y
     d1 = d2 * w2 * a1 * (1 - a1)
     return {"w1": d1 * x, "b1": d1, "w2": d2 * a1, "b2": d2}
-'''
-BATCH = '''def backward_batch(X, Y, W1, b1, W2, b2):
+"""
+BATCH = """def backward_batch(X, Y, W1, b1, W2, b2):
     n = len(Y)
     H = sigmoid(X @ W1 + b1)
     p = sigmoid(H @ W2 + b2)
     d2 = (p - Y) / n
     d1 = np.outer(d2, W2) * H * (1 - H)
     return {"W1": X.T @ d1, "b1": d1.sum(0), "W2": H.T @ d2, "b2": d2.sum()}
-'''
+"""
 
 
 def notebook(cells: list[str | tuple[str, str]]) -> nbformat.NotebookNode:
@@ -58,26 +58,74 @@ def main() -> None:
     good = [IMPORTS, SIGMOID, FORWARD, BACKWARD, BATCH]
     write("correct.ipynb", notebook(good))
     (HERE / "correct.py").write_text(
-        '__assignment__ = "backprop"\n' + "\n\n".join(good)
-        + '\n\nif __name__ == "__main__":\n    raise SystemExit("main block must not run")\n')
-    write("missing_factor.ipynb", notebook(
-        [IMPORTS, SIGMOID, FORWARD, BACKWARD.replace(" * a1 * (1 - a1)", ""), BATCH]))
-    write("syntax_error.ipynb", notebook(
-        [IMPORTS, SIGMOID, FORWARD, BACKWARD,
-         BATCH.replace("def backward_batch(X, Y, W1, b1, W2, b2):",
-                       "def backward_batch(X, Y, W1, b1, W2, b2)")]))
-    write("top_level_exception.ipynb", notebook(
-        [IMPORTS, SIGMOID, "raise RuntimeError('oops at top level')\n", FORWARD, BACKWARD,
-         BATCH]))
-    write("infinite_loop.ipynb", notebook(
-        [IMPORTS, SIGMOID, FORWARD,
-         "def backward(x, y, w1, b1, w2, b2):\n    while True:\n        pass\n", BATCH]))
-    write("magics.ipynb", notebook(
-        ["%matplotlib inline\n!pip install numpy\n" + IMPORTS, "%%time\n" + SIGMOID,
-         "%%bash\necho hello\n", "%load_ext autoreload\n%autoreload 2\n" + FORWARD,
-         "x = !ls\n" + BACKWARD, BATCH]))
+        '__assignment__ = "backprop"\n'
+        + "\n\n".join(good)
+        + '\n\nif __name__ == "__main__":\n    raise SystemExit("main block must not run")\n'
+    )
+    write(
+        "missing_factor.ipynb",
+        notebook([IMPORTS, SIGMOID, FORWARD, BACKWARD.replace(" * a1 * (1 - a1)", ""), BATCH]),
+    )
+    write(
+        "syntax_error.ipynb",
+        notebook(
+            [
+                IMPORTS,
+                SIGMOID,
+                FORWARD,
+                BACKWARD,
+                BATCH.replace(
+                    "def backward_batch(X, Y, W1, b1, W2, b2):",
+                    "def backward_batch(X, Y, W1, b1, W2, b2)",
+                ),
+            ]
+        ),
+    )
+    write(
+        "top_level_exception.ipynb",
+        notebook(
+            [
+                IMPORTS,
+                SIGMOID,
+                "raise RuntimeError('oops at top level')\n",
+                FORWARD,
+                BACKWARD,
+                BATCH,
+            ]
+        ),
+    )
+    write(
+        "infinite_loop.ipynb",
+        notebook(
+            [
+                IMPORTS,
+                SIGMOID,
+                FORWARD,
+                "def backward(x, y, w1, b1, w2, b2):\n    while True:\n        pass\n",
+                BATCH,
+            ]
+        ),
+    )
+    write(
+        "magics.ipynb",
+        notebook(
+            [
+                "%matplotlib inline\n!pip install numpy\n" + IMPORTS,
+                "%%time\n" + SIGMOID,
+                "%%bash\necho hello\n",
+                "%load_ext autoreload\n%autoreload 2\n" + FORWARD,
+                "x = !ls\n" + BACKWARD,
+                BATCH,
+            ]
+        ),
+    )
     # Attacks: none of these may gain a point.
-    write("attack_eq_true.ipynb", notebook([IMPORTS, '''class Liar:
+    write(
+        "attack_eq_true.ipynb",
+        notebook(
+            [
+                IMPORTS,
+                """class Liar:
     def __eq__(self, other): return True
     def __ne__(self, other): return False
     def __bool__(self): return True
@@ -86,15 +134,31 @@ def sigmoid(z): return Liar()
 def forward(x, w1, b1, w2, b2): return Liar(), Liar()
 def backward(x, y, w1, b1, w2, b2): return {"w1": Liar(), "b1": Liar(), "w2": Liar(), "b2": Liar()}
 def backward_batch(X, Y, W1, b1, W2, b2): return Liar()
-''']))
-    write("attack_ndarray_subclass.ipynb", notebook([IMPORTS, '''class Always(np.ndarray):
+""",
+            ]
+        ),
+    )
+    write(
+        "attack_ndarray_subclass.ipynb",
+        notebook(
+            [
+                IMPORTS,
+                """class Always(np.ndarray):
     def __eq__(self, other): return np.ones(np.shape(other), bool)
 def sigmoid(z): return np.zeros(np.shape(z)).view(Always)
 def forward(x, w1, b1, w2, b2): return np.zeros(3).view(Always), np.zeros(3).view(Always)
 def backward(x, y, w1, b1, w2, b2): return {k: np.zeros(1).view(Always) for k in ("w1", "b1", "w2", "b2")}
 def backward_batch(X, Y, W1, b1, W2, b2): return {k: np.zeros((0, 3)).view(Always) for k in ("W1", "b1", "W2", "b2")}
-''']))
-    write("attack_monkeypatch.ipynb", notebook([IMPORTS + '''import numpy.testing, math, builtins
+""",
+            ]
+        ),
+    )
+    write(
+        "attack_monkeypatch.ipynb",
+        notebook(
+            [
+                IMPORTS
+                + """import numpy.testing, math, builtins
 np.allclose = lambda *a, **k: True
 np.isclose = lambda *a, **k: True
 np.testing.assert_allclose = lambda *a, **k: None
@@ -104,15 +168,36 @@ def sigmoid(z): return np.zeros(np.shape(z))
 def forward(x, w1, b1, w2, b2): return 0.0, 0.0
 def backward(x, y, w1, b1, w2, b2): return {"w1": 0.0, "b1": 0.0, "w2": 0.0, "b2": 0.0}
 def backward_batch(X, Y, W1, b1, W2, b2): return {"W1": 0 * W1, "b1": 0 * b1, "W2": 0 * W2, "b2": 0.0}
-''']))
-    write("attack_sys_exit.ipynb", notebook(
-        [IMPORTS, SIGMOID, "import sys\nsys.exit(0)\n", FORWARD,
-         "import atexit\natexit.register(lambda: print('{\\\"score\\\": 18}'))\n" + BACKWARD,
-         "raise SystemExit('stop grading')\n", BATCH]))
-    (HERE / "attack_os_exit.py").write_text('__assignment__ = "backprop"\n' + IMPORTS + SIGMOID
-        + FORWARD + "import os\n\ndef backward(x, y, w1, b1, w2, b2):\n    os._exit(0)\n\n"
-        + BATCH)
-    (HERE / "attack_read_files.py").write_text('__assignment__ = "backprop"\n' + IMPORTS + '''
+"""
+            ]
+        ),
+    )
+    write(
+        "attack_sys_exit.ipynb",
+        notebook(
+            [
+                IMPORTS,
+                SIGMOID,
+                "import sys\nsys.exit(0)\n",
+                FORWARD,
+                "import atexit\natexit.register(lambda: print('{\\\"score\\\": 18}'))\n" + BACKWARD,
+                "raise SystemExit('stop grading')\n",
+                BATCH,
+            ]
+        ),
+    )
+    (HERE / "attack_os_exit.py").write_text(
+        '__assignment__ = "backprop"\n'
+        + IMPORTS
+        + SIGMOID
+        + FORWARD
+        + "import os\n\ndef backward(x, y, w1, b1, w2, b2):\n    os._exit(0)\n\n"
+        + BATCH
+    )
+    (HERE / "attack_read_files.py").write_text(
+        '__assignment__ = "backprop"\n'
+        + IMPORTS
+        + """
 import os
 
 def _read(path):
@@ -134,9 +219,18 @@ for top in ("/", "/root", "/home", "/tmp", "/opt", "/work", "/srv", "/mnt"):
 
 def sigmoid(z):
     raise RuntimeError("LEAK " + " | ".join(FOUND))
-''' + FORWARD + BACKWARD + BATCH)
-    (HERE / "attack_bombs.py").write_text('__assignment__ = "backprop"\n' + IMPORTS + SIGMOID
-        + FORWARD + BATCH + '''
+"""
+        + FORWARD
+        + BACKWARD
+        + BATCH
+    )
+    (HERE / "attack_bombs.py").write_text(
+        '__assignment__ = "backprop"\n'
+        + IMPORTS
+        + SIGMOID
+        + FORWARD
+        + BATCH
+        + """
 import os
 
 def backward(x, y, w1, b1, w2, b2):
@@ -149,7 +243,8 @@ def backward(x, y, w1, b1, w2, b2):
             os.fork()
         except OSError:
             pass
-''')
+"""
+    )
 
 
 if __name__ == "__main__":

@@ -67,9 +67,16 @@ def check_sigmoid_extremes(sub: Any, record: Any) -> None:
     if "overflow" in out.stderr.lower() or "runtimewarning" in out.stderr.lower():
         raise CheckFailed(
             "sigmoid raised a warning for large |z|: " + out.stderr.strip().splitlines()[-1][:200],
-            hint="exp(−z) overflows for z ≪ 0: use exp(z)/(1+exp(z)) there, or np.logaddexp")
-    compare(out.value, _sigma(z), name="sigmoid(z)", rtol=1e-9, atol=1e-12,
-            hint="exp(−z) overflows for z ≪ 0: use exp(z)/(1+exp(z)) there, or np.logaddexp")
+            hint="exp(−z) overflows for z ≪ 0: use exp(z)/(1+exp(z)) there, or np.logaddexp",
+        )
+    compare(
+        out.value,
+        _sigma(z),
+        name="sigmoid(z)",
+        rtol=1e-9,
+        atol=1e-12,
+        hint="exp(−z) overflows for z ≪ 0: use exp(z)/(1+exp(z)) there, or np.logaddexp",
+    )
 
 
 @check("3", 0.5)
@@ -94,8 +101,7 @@ def check_forward_fingerprint(sub: Any, record: Any) -> None:
         record.input(name, value)
     got = sub.forward(*args)
     if not isinstance(got, tuple | list) or len(got) != 2:
-        raise CheckFailed("forward must return a pair (a1, a2)",
-                          actual=type(got).__name__)
+        raise CheckFailed("forward must return a pair (a1, a2)", actual=type(got).__name__)
     compare(got[0], a1, name="a1", scalar_ok=True)
     compare(got[1], a2, name="a2", scalar_ok=True)
 
@@ -117,8 +123,13 @@ def check_backward_finite_differences(sub: Any, record: Any, rng: Any) -> None:
     last_table = None
     first_failure: CheckFailed | None = None
     for trial in range(4):
-        p = {"x": float(rng.normal()), "w1": float(rng.normal()), "b1": float(rng.normal()),
-             "w2": float(rng.normal()), "b2": float(rng.normal())}
+        p = {
+            "x": float(rng.normal()),
+            "w1": float(rng.normal()),
+            "b1": float(rng.normal()),
+            "w2": float(rng.normal()),
+            "b2": float(rng.normal()),
+        }
         y = float(trial % 2)
         if trial == 0:
             for k, v in {**p, "y": y}.items():
@@ -127,8 +138,7 @@ def check_backward_finite_differences(sub: Any, record: Any, rng: Any) -> None:
         params = {k: p[k] for k in ("w1", "b1", "w2", "b2")}
         numeric = numeric_gradient(lambda q, p=p, y=y: _loss({**p, **q, "y": y}), params)
         try:
-            last_table = check_gradients(grads, numeric, name="backward(...)",
-                                         hints=BACKWARD_HINTS)
+            last_table = check_gradients(grads, numeric, name="backward(...)", hints=BACKWARD_HINTS)
         except CheckFailed as exc:
             table = next((d for d in exc.details if d.type == "gradient_table"), None)
             if table is None:  # wrong type, keys or shape: nothing earns a point
@@ -147,8 +157,11 @@ def check_backward_finite_differences(sub: Any, record: Any, rng: Any) -> None:
 
 def _batch_case(rng: Any, n: int, d: int, h: int) -> dict[str, Any]:
     return {
-        "X": rng.normal(size=(n, d)), "Y": (rng.random(n) < 0.5).astype(float),
-        "W1": rng.normal(size=(d, h)), "b1": rng.normal(size=h), "W2": rng.normal(size=h),
+        "X": rng.normal(size=(n, d)),
+        "Y": (rng.random(n) < 0.5).astype(float),
+        "W1": rng.normal(size=(d, h)),
+        "b1": rng.normal(size=h),
+        "W2": rng.normal(size=h),
         "b2": float(rng.normal()),
     }
 
@@ -156,16 +169,20 @@ def _batch_case(rng: Any, n: int, d: int, h: int) -> dict[str, Any]:
 def _check_batch(sub: Any, record: Any, case: dict[str, Any]) -> None:
     for k, v in case.items():
         record.input(k, v)
-    grads = sub.backward_batch(case["X"], case["Y"], case["W1"], case["b1"], case["W2"],
-                               case["b2"])
+    grads = sub.backward_batch(case["X"], case["Y"], case["W1"], case["b1"], case["W2"], case["b2"])
     params = {k: case[k] for k in ("W1", "b1", "W2", "b2")}
     numeric = numeric_gradient(lambda q: _batch_loss({**case, **q}), params)
-    table = check_gradients(grads, numeric, name="backward_batch(...)", hints={
-        "W1": "dW1 = Xᵀ[(dz2 ⊗ W2) ⊙ H(1 − H)]; remember the 1/n of the mean.",
-        "W2": "dW2 = Hᵀ dz2 with dz2 = (ŷ − Y)/n.",
-        "b1": "db1 sums dz1 over the batch (axis 0).",
-        "b2": "db2 = Σ (ŷ − Y)/n, a float.",
-    })
+    table = check_gradients(
+        grads,
+        numeric,
+        name="backward_batch(...)",
+        hints={
+            "W1": "dW1 = Xᵀ[(dz2 ⊗ W2) ⊙ H(1 − H)]; remember the 1/n of the mean.",
+            "W2": "dW2 = Hᵀ dz2 with dz2 = (ŷ − Y)/n.",
+            "b1": "db1 sums dz1 over the batch (axis 0).",
+            "b2": "db2 = Σ (ŷ − Y)/n, a float.",
+        },
+    )
     record.detail(table)
 
 

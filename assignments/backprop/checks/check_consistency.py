@@ -50,20 +50,27 @@ def _formulas(answers: Any, assignment: Any) -> dict[str, Any]:
 
 
 @check("5", 0, name="your code agrees with your own formulas from question 2")
-def check_code_matches_own_formulas(sub: Any, answers: Any, assignment: Any, record: Any,
-                                    rng: Any) -> None:
+def check_code_matches_own_formulas(
+    sub: Any, answers: Any, assignment: Any, record: Any, rng: Any
+) -> None:
     """compares backward(...) with your answers to question 2 at random points (no points)"""
     formulas = _formulas(answers, assignment)
     if not formulas:
         raise NotCheckable("no readable formulas in question 2 to compare with")
     disagree: set[str] = set()
     for _ in range(3):
-        point = {"x": float(rng.normal()), "y": float(rng.integers(0, 2)),
-                 "w1": float(rng.normal()), "b1": float(rng.normal()),
-                 "w2": float(rng.normal()), "b2": float(rng.normal())}
+        point = {
+            "x": float(rng.normal()),
+            "y": float(rng.integers(0, 2)),
+            "w1": float(rng.normal()),
+            "b1": float(rng.normal()),
+            "w2": float(rng.normal()),
+            "b2": float(rng.normal()),
+        }
         try:
-            grads = sub.backward(point["x"], point["y"], point["w1"], point["b1"], point["w2"],
-                                 point["b2"])
+            grads = sub.backward(
+                point["x"], point["y"], point["w1"], point["b1"], point["w2"], point["b2"]
+            )
         except CheckProblem as exc:
             raise NotCheckable(f"backward could not be called ({exc.message})") from None
         if not isinstance(grads, dict):
@@ -80,7 +87,8 @@ def check_code_matches_own_formulas(sub: Any, answers: Any, assignment: Any, rec
                 disagree.add(param)
     if disagree:
         params = ", ".join(sorted(disagree))
-        raise CheckFailed(f"your backward(...) and your formulas in question 2 disagree for "
-                          f"{params}: one of the two is wrong")
-    record.award(1.0, "your code and your formulas agree for "
-                 + ", ".join(sorted(formulas)))
+        raise CheckFailed(
+            f"your backward(...) and your formulas in question 2 disagree for "
+            f"{params}: one of the two is wrong"
+        )
+    record.award(1.0, "your code and your formulas agree for " + ", ".join(sorted(formulas)))
