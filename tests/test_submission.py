@@ -84,7 +84,7 @@ def test_magics_rewritten_with_notes() -> None:
         (b"", "empty"),
         (b"\x00\x01binary", "binary"),
         (b"{not json", "not a valid notebook"),
-        (b"\xff\xfe latin", "not UTF-8"),
+        (b"caf\xe9 latin-1", "not UTF-8"),
     ],
 )
 def test_unreadable_files_give_one_clear_line(tmp_path: Path, content: bytes, message: str) -> None:
