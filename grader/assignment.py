@@ -201,6 +201,13 @@ def _parse_question(q: dict[str, Any], where: str) -> Question:
         raise SpecError(f"{where} (question {qid}): a text question needs a rubric")
     if not isinstance(rubric, list) or not all(isinstance(r, dict) for r in rubric):
         raise SpecError(f"{where} (question {qid}): rubric must be a list of tables")
+    if kind == "text":
+        from .checks.text import Rubric
+
+        parsed = Rubric.from_spec(rubric, where=f"{where} (question {qid})")
+        if abs(parsed.max_points - float(points)) > 1e-9:
+            raise SpecError(f"{where} (question {qid}): its rubric items add up to "
+                            f"{parsed.max_points:g} points, the question is worth {points:g}")
     known = {"id", "kind", "points", "title", "text", "functions", "answer_names", "rubric"}
     extra = {k: v for k, v in q.items() if k not in known}
     return Question(

@@ -29,6 +29,7 @@ from .errors import (
     CheckFailed,
     CheckProblem,
     ChildDied,
+    GraderError,
     MissingDefinition,
     NotCheckable,
     StudentError,
@@ -121,6 +122,7 @@ class GraderPlugin:
         self._recorders: dict[str, CheckRecorder] = {}
         self._errors: dict[str, tuple[BaseException, float]] = {}
         self._durations: dict[str, float] = {}
+        self.fatal: GraderError | None = None
 
     # fixtures ------------------------------------------------------------------------------
 
@@ -232,6 +234,9 @@ class GraderPlugin:
                 **base,
             )
         exc = _unwrap(exc)
+        if isinstance(exc, GraderError) and self.fatal is None:
+            # A broken spec or check is the instructor's problem: stop, don't blame the student.
+            self.fatal = exc
         outcome, message, traceback = _classify(exc)
         credit = exc.credit if isinstance(exc, CheckProblem) else 0.0
         hint = (exc.hint if isinstance(exc, CheckProblem) else None) or rec.hint
@@ -357,6 +362,8 @@ def run_checks(ctx: GradeContext, check_files: Sequence[Path]) -> list[CheckResu
                 os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
             else:
                 os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
+        if plugin.fatal is not None:
+            raise plugin.fatal
         if code not in (0, 1, 5):
             raise RuntimeError(
                 f"pytest could not run the checks (exit code {int(code)}); "

@@ -151,6 +151,22 @@ class Runner:
             notes=cell.notes,
         )
 
+    def add_helper(self, filename: str, source: str) -> CellRun | None:
+        """Run grader-written code after the student's cells, now and after every restart.
+
+        For values that cannot travel as data (e.g. a gradient *function* to pass to the
+        student's ``minimize``): the helper builds them inside the child. Returns how it ran,
+        or None if it was already installed.
+        """
+        if any(c.filename == filename for c in self.cells):
+            return None
+        cell = Cell(index=1_000_000 + len(self.cells), kind="code", source=source, code=source,
+                    filename=filename)
+        self.cells.append(cell)
+        if self.child is None or self.child.closed:
+            return CellRun(index=cell.index, ok=True)
+        return self._run_cell(cell)
+
     def close(self) -> None:
         if self.child is not None:
             self.child.close()

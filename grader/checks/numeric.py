@@ -139,6 +139,7 @@ def compare_dict(
     rtol: float = RTOL,
     atol: float = ATOL,
     scalar_ok: bool = True,
+    hint: str | None = None,
 ) -> None:
     """Compare a returned dict entry by entry (keys exactly as expected)."""
     if not isinstance(got, dict):
@@ -153,7 +154,8 @@ def compare_dict(
             actual=f"keys {sorted(map(str, got))}",
         )
     for key, want in expected.items():
-        compare(got[key], want, name=f"{name}[{key!r}]", rtol=rtol, atol=atol, scalar_ok=scalar_ok)
+        compare(got[key], want, name=f"{name}[{key!r}]", rtol=rtol, atol=atol,
+                scalar_ok=scalar_ok, hint=hint)
 
 
 def _short(arr: np.ndarray[Any, Any]) -> str:

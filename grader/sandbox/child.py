@@ -24,7 +24,7 @@ from typing import Any
 try:  # in the parent's package (tests) ...
     from . import wire
 except ImportError:  # ... and inside the sandbox, where this folder is on sys.path
-    import wire  # type: ignore[import-not-found,no-redef]
+    import wire  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 OUTPUT_CAP = 64 * 1024
 REPR_CAP = 300
@@ -106,9 +106,7 @@ class Child:
 
     def error_info(self, exc: BaseException) -> dict[str, Any]:
         frames = [
-            f
-            for f in traceback.extract_tb(exc.__traceback__)
-            if f.filename in self.filenames
+            f for f in traceback.extract_tb(exc.__traceback__) if f.filename in self.filenames
         ]
         lines = traceback.format_list(frames)
         try:
@@ -130,6 +128,7 @@ class Child:
         sys.modules[self.module.__name__] = self.module
         for name in req.get("preload", []):
             __import__(name)
+        _install_notebook_stub()
         limits = req.get("limits") or {}
         apply_limits(limits)
         return {"ok": True}
@@ -153,12 +152,21 @@ class Child:
             info = self.error_info(exc)
             if isinstance(exc, SyntaxError):
                 info["message"] = f"{exc.msg} (line {exc.lineno})"
-            return {"ok": False, "error": info, "stdout": out.text(), "stderr": err.text(),
-                    "seconds": time.perf_counter() - started}
+            return {
+                "ok": False,
+                "error": info,
+                "stdout": out.text(),
+                "stderr": err.text(),
+                "seconds": time.perf_counter() - started,
+            }
         finally:
             sys.stdout, sys.stderr = old
-        return {"ok": True, "stdout": out.text(), "stderr": err.text(),
-                "seconds": time.perf_counter() - started}
+        return {
+            "ok": True,
+            "stdout": out.text(),
+            "stderr": err.text(),
+            "seconds": time.perf_counter() - started,
+        }
 
     def op_names(self, req: dict[str, Any]) -> dict[str, Any]:
         names: dict[str, dict[str, str]] = {}
@@ -187,7 +195,9 @@ class Child:
         blobs: list[bytes] = []
         return {"ok": True, "value": self.encode(value, blobs)}, blobs
 
-    def op_call(self, req: dict[str, Any], blobs_in: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+    def op_call(
+        self, req: dict[str, Any], blobs_in: list[bytes]
+    ) -> tuple[dict[str, Any], list[bytes]]:
         try:
             func = self._target(req)
         except _Missing as missing:
@@ -209,8 +219,13 @@ class Child:
             sys.stdout, sys.stderr = old
         seconds = time.perf_counter() - started
         blobs: list[bytes] = []
-        reply: dict[str, Any] = {"ok": True, "value": self.encode(value, blobs),
-                                 "stdout": out.text(), "stderr": err.text(), "seconds": seconds}
+        reply: dict[str, Any] = {
+            "ok": True,
+            "value": self.encode(value, blobs),
+            "stdout": out.text(),
+            "stderr": err.text(),
+            "seconds": seconds,
+        }
         if req.get("return_args"):
             reply["args_after"] = self.encode(list(args), blobs)
             reply["kwargs_after"] = self.encode(dict(kwargs), blobs)
@@ -254,9 +269,14 @@ class Child:
                     self.handles.pop(int(req["handle"]), None)
                     reply = {"ok": True}
                 else:
-                    reply = {"ok": False, "error": {"type": "ProtocolError",
-                                                    "message": f"unknown op {op!r}",
-                                                    "traceback": ""}}
+                    reply = {
+                        "ok": False,
+                        "error": {
+                            "type": "ProtocolError",
+                            "message": f"unknown op {op!r}",
+                            "traceback": "",
+                        },
+                    }
             except BaseException as exc:
                 reply = {"ok": False, "error": self.error_info(exc)}
                 blobs = []
@@ -268,6 +288,25 @@ class _Missing(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
+
+
+def _install_notebook_stub() -> None:
+    """Templates hold ``from grader.notebook import check; check("5")`` cells for students.
+
+    The grader package is not (and must not be) inside the sandbox: a stand-in ``check`` that
+    only says so keeps those cells from failing.
+    """
+    package = types.ModuleType("grader")
+    package.__path__ = []
+    notebook = types.ModuleType("grader.notebook")
+
+    def check(*args: Any, **kwargs: Any) -> None:
+        print("(self-check cells do nothing while the grader runs your notebook)")
+
+    notebook.check = check  # type: ignore[attr-defined]
+    package.notebook = notebook  # type: ignore[attr-defined]
+    sys.modules.setdefault("grader", package)
+    sys.modules.setdefault("grader.notebook", notebook)
 
 
 LIMIT_NAMES = {

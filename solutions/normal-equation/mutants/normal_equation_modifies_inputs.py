@@ -1,0 +1,28 @@
+# loses: 4
+# Mutant of normal-equation: right β, but X is rescaled in place (the caller's X changes).
+import numpy as np
+
+__assignment__ = "normal-equation"
+
+
+def normal_equation(X, y):
+    scale = np.linalg.norm(X, axis=0)
+    X /= scale  # rescale the columns for stability
+    XtX = X.T @ X
+    return np.linalg.solve(XtX, X.T @ y) / scale
+
+
+def ridge(X, y, lam):
+    p = X.shape[1]
+    return np.linalg.solve(X.T @ X + lam * np.eye(p), X.T @ y)
+
+
+def gradient_descent(X, y, lr, n_iters, beta0=None):
+    if beta0 is None:
+        beta = np.zeros(X.shape[1])
+    else:
+        beta = np.array(beta0, dtype=float)
+    for _ in range(n_iters):
+        grad = X.T @ (X @ beta - y)
+        beta = beta - lr * grad
+    return beta
