@@ -11,7 +11,9 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .errors import GraderError
@@ -88,6 +90,9 @@ def atomic_write(path: Path, data: str) -> None:
     """Write a file so that a reader never sees it half-written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would hide reports from other users
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(data)
@@ -116,16 +121,17 @@ def _cmd_grade(argv: Sequence[str]) -> int:
     result, sub, assignment = grade_path(args.submission, options)
     report_path = None
     if not args.no_report:
+        from .report.html import render_report
+
         out = Path(args.output_dir) / result.assignment
+        started = time.perf_counter()
+        html = render_report(result, sub, assignment)
+        result = replace(result, timings={**result.timings,
+                                          "report": time.perf_counter() - started})
+        html_path = out / f"{sub.stem}.html"
+        atomic_write(html_path, html)
         atomic_write(out / f"{sub.stem}.json", json.dumps(result.to_json(), indent=2) + "\n")
-        try:
-            from .report.html import render_report
-        except ImportError:
-            render_report = None  # type: ignore[assignment]
-        if render_report is not None:
-            html_path = out / f"{sub.stem}.html"
-            atomic_write(html_path, render_report(result, sub, assignment))
-            report_path = str(html_path)
+        report_path = str(html_path)
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
     else:

@@ -215,7 +215,7 @@ class GraderPlugin:
             "question": question,
             "description": doc,
             "max_score": points,
-            "inputs": rec.inputs_text(),
+            "inputs": rec.inputs_text(passed=exc is None),
             "duration_s": duration,
             "public": "/solutions/" not in str(getattr(item, "path", "")).replace(os.sep, "/"),
         }

@@ -234,7 +234,8 @@ class QuestionResult:
 
     @property
     def needs_review(self) -> bool:
-        return any(c.needs_review for c in self.checks)
+        # An instructor's override settles the question.
+        return not self.override and any(c.needs_review for c in self.checks)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -42,6 +42,7 @@ class CheckRecorder:
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.inputs: list[str] = []
+        self.first_example: list[str] | None = None
         self.details: list[Detail] = []
         self.message = ""
         self.credit: float | None = None
@@ -53,8 +54,20 @@ class CheckRecorder:
         """Record one input of the call under test."""
         self.inputs.append(f"{name} = {describe_input(value, seed=self.seed)}")
 
-    def inputs_text(self) -> str:
-        return "; ".join(self.inputs)
+    def new_example(self) -> None:
+        """Start the inputs of a new Hypothesis example.
+
+        A passing check shows its first example; a failing one the last (Hypothesis replays
+        the minimal failing example last). Which example happens to run last on a pass can
+        depend on the process's history, so showing it would break reproducible reports.
+        """
+        if self.inputs and self.first_example is None:
+            self.first_example = list(self.inputs)
+        self.inputs.clear()
+
+    def inputs_text(self, *, passed: bool = False) -> str:
+        shown = self.first_example if passed and self.first_example is not None else self.inputs
+        return "; ".join(shown)
 
     def detail(self, detail: Detail) -> None:
         self.details.append(detail)

@@ -51,7 +51,7 @@ def check_sigmoid_at_zero(sub: Any, record: Any) -> None:
 def check_sigmoid_symmetry(sub: Any, record: Any, z: list[float]) -> None:
     """sigmoid(−z) = 1 − sigmoid(z), elementwise on arrays"""
     arr = np.array(z)
-    record.inputs.clear()
+    record.new_example()
     record.input("z", arr)
     left = as_array(sub.sigmoid(-arr), name="sigmoid(-z)", shape=arr.shape)
     right = as_array(sub.sigmoid(arr), name="sigmoid(z)", shape=arr.shape)

@@ -253,7 +253,7 @@ def check_perceptron_no_change_when_correct(sub: Any, record: Any) -> None:
         (np.array([0.0, 2.0]), 0.0, 0.5),
     ]
     for x, y, b in cases:
-        record.inputs.clear()
+        record.new_example()
         for name, value in (("w", w), ("b", b), ("x", x), ("y", y), ("lr", 0.5)):
             record.input(name, value)
         new_w, new_b = _pair(
@@ -274,7 +274,7 @@ def check_perceptron_fingerprint(sub: Any, record: Any) -> None:
         (np.array([1.0, -2.0]), 0.0, 0.2, np.array([0.4, -0.8]), 0.1),
     ):
         w = np.array([0.5, -1.0])
-        record.inputs.clear()
+        record.new_example()
         for name, value in (("w", w), ("b", b), ("x", x), ("y", y), ("lr", 0.1)):
             record.input(name, value)
         new_w, new_b = _pair(sub.perceptron_update(w, b, x, y, 0.1), "perceptron_update", "(w, b)")

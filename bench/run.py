@@ -1,0 +1,227 @@
+"""Grading speed, measured against the floor, on a workload this script generates itself.
+
+    python bench/run.py                 # 200 backprop submissions, 2 workers
+    python bench/run.py --count 50 --jobs 2 --repeat 3
+
+Measures, in one run:
+- `grade` on one backprop notebook (HTML report included): wall time split into start-up
+  (interpreter and imports), sandbox (start and cells), checks (parent side), maths (symbolic
+  and derivation checks), report; the median of --repeat runs;
+- `grade batch` over the workload: submissions per second and peak memory (VmHWM) per worker;
+- the floor, `python -c "import numpy; exec(code)"` on the same submissions with the same
+  number of workers, so every figure is also a ratio to it.
+The workload: per 50 submissions, correct notebooks (the seed student's and a clean one),
+known-wrong variants (the mutants), one that raises at top level and one whose `backward`
+never returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell
+
+ROOT = Path(__file__).resolve().parent.parent
+GRADE = [sys.executable, "-m", "grader.cli"]
+
+
+def _correct_sources() -> list[Path]:
+    found = sorted((ROOT / "student_submissions" / "backprop").glob("*.ipynb"))
+    good = [p for p in found if "mistake" not in p.name and "blank" not in p.name]
+    return good or [ROOT / "tests" / "corpus" / "backprop" / "correct.ipynb"]
+
+
+def make_workload(folder: Path, count: int) -> list[Path]:
+    """Write ``count`` submissions into ``folder``; return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    correct = _correct_sources()
+    mutants = sorted((ROOT / "solutions" / "backprop" / "mutants").glob("*.py"))
+    base = nbformat.read(correct[0], as_version=4)
+    paths: list[Path] = []
+    for i in range(count):
+        slot = i % 50
+        if slot == 48:
+            nb = nbformat.from_dict(json.loads(json.dumps(base)))
+            nb.cells.insert(1, new_code_cell("raise RuntimeError('top-level failure')"))
+            path = folder / f"s{i:04d}_exception.ipynb"
+            nbformat.write(nb, path)
+        elif slot == 49:
+            nb = nbformat.from_dict(json.loads(json.dumps(base)))
+            nb.cells.append(new_code_cell(
+                "def backward(x, y, w1, b1, w2, b2):\n    while True:\n        pass\n"))
+            path = folder / f"s{i:04d}_infinite_loop.ipynb"
+            nbformat.write(nb, path)
+        elif mutants and slot % 3 == 2:
+            source = mutants[(i // 3) % len(mutants)]
+            path = folder / f"s{i:04d}_{source.stem}.py"
+            shutil.copyfile(source, path)
+        else:
+            source = correct[i % len(correct)]
+            path = folder / f"s{i:04d}_{source.stem}{source.suffix}"
+            shutil.copyfile(source, path)
+        paths.append(path)
+    return paths
+
+
+# --- the floor --------------------------------------------------------------------------------
+
+
+def _code_of(path: Path) -> str:
+    if path.suffix == ".py":
+        return path.read_text()
+    nb = nbformat.read(path, as_version=4)
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "code"
+                     and not c.source.lstrip().startswith(("%", "!")))
+
+
+def floor(paths: list[Path], jobs: int) -> float:
+    """Seconds for `python -c "import numpy; exec(code)"` over all submissions."""
+    codes = [_code_of(p) for p in paths]
+
+    def one(code: str) -> None:
+        subprocess.run([sys.executable, "-c", "import numpy\nimport sys\n"
+                        "try:\n    exec(sys.stdin.read(), {'__name__': 'floor'})\n"
+                        "except BaseException:\n    pass\n"],
+                       input=code, text=True, capture_output=True, check=False, timeout=60)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(one, codes))
+    return time.perf_counter() - started
+
+
+# --- one grade --------------------------------------------------------------------------------
+
+
+def single(path: Path, out: Path, repeat: int) -> dict[str, float]:
+    rows = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        proc = subprocess.run([*GRADE, str(path), "--format", "json", "--output-dir", str(out)],
+                              capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - started
+        data = json.loads(proc.stdout)
+        timings = data["timings"]
+        maths = sum(c["duration_s"] for q in data["questions"]
+                    if q["kind"] in ("symbolic", "derivation") for c in q["checks"])
+        sandbox = timings.get("sandbox_start_and_cells", 0.0) + timings.get("checks_in_sandbox", 0)
+        checks = timings.get("checks", 0.0) - timings.get("checks_in_sandbox", 0.0) - maths
+        report = timings.get("report", 0.0)
+        rows.append({
+            "wall": wall, "startup": wall - data["duration_s"] - report, "sandbox": sandbox,
+            "checks": checks, "maths": maths, "report": report,
+        })
+    return {key: statistics.median(r[key] for r in rows) for key in rows[0]}
+
+
+# --- batch ------------------------------------------------------------------------------------
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for c in children.get(p, []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def batch(folder: Path, out: Path, jobs: int) -> dict[str, float]:
+    peaks: dict[int, int] = {}
+    names: dict[int, str] = {}
+    proc = subprocess.Popen([*GRADE, "batch", str(folder), "--jobs", str(jobs), "--output-dir",
+                             str(out), "--force"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            for pid in _descendants(proc.pid):
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if b"bwrap" in cmd or b"import child" in cmd:
+                    continue  # the sandboxed children are not workers
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        peaks[pid] = max(peaks.get(pid, 0), int(line.split()[1]))
+                names[pid] = cmd.split(b"\0")[0].decode(errors="replace")
+            stop.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    started = time.perf_counter()
+    sampler.start()
+    _, err = proc.communicate()
+    wall = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"grade batch failed ({proc.returncode}): {err[-2000:]}")
+    worker_peaks = [kb / 1024 for pid, kb in peaks.items()]
+    return {"wall": wall, "peak_worker_mb": max(worker_peaks) if worker_peaks else 0.0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--repeat", type=int, default=5, help="runs of the single grade")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
+        work = Path(tmp)
+        paths = make_workload(work / "subs", args.count)
+        one = single(_correct_sources()[0], work / "single", args.repeat)
+        floor_s = floor(paths, args.jobs)
+        floor_one = floor(paths[:1] * args.repeat, 1) / args.repeat
+        b = batch(work / "subs", work / "out", args.jobs)
+    rate = args.count / b["wall"]
+    floor_rate = args.count / floor_s
+    figures = {
+        "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, "
+        f"{os.cpu_count()} cores", "count": args.count, "jobs": args.jobs,
+        "single": one, "floor_single_s": floor_one, "batch_wall_s": b["wall"],
+        "batch_per_s": rate, "floor_per_s": floor_rate,
+        "batch_vs_floor": floor_rate / rate, "peak_worker_mb": b["peak_worker_mb"],
+    }
+    print(f"grade, one backprop notebook (median of {args.repeat}): {one['wall']:.3f} s wall "
+          f"= {one['wall'] / floor_one:.1f}× the floor ({floor_one:.3f} s)")
+    for key in ("startup", "sandbox", "checks", "maths", "report"):
+        print(f"    {key:<8} {one[key]:.3f} s")
+    print(f"grade batch, {args.count} submissions, {args.jobs} workers: {b['wall']:.1f} s, "
+          f"{rate:.1f} submissions/s (floor {floor_rate:.1f}/s: {floor_rate / rate:.2f}× slower)")
+    print(f"peak memory per worker: {b['peak_worker_mb']:.0f} MB")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

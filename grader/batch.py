@@ -1,0 +1,380 @@
+"""``grade batch``: grade a folder of submissions in parallel and write the class outputs.
+
+Runs in the trusted parent; each submission is graded by a worker (a local process, or a Dask
+worker) that runs it in its own sandbox and returns plain data: the result, the report HTML
+and the per-submission JSON texts. Only the parent writes files, each atomically, and the
+class files (``grades.csv``, ``canvas.csv``, ``summary.html``) are rebuilt from every
+submission's record at the end of each run, so a batch killed at any moment resumes with no
+half-written file and no lost or duplicated row. A lock file keeps a second batch out of the
+same output folder. A submission that cannot be read or crashes gets a row; the batch goes on.
+
+This module never grades with the weak "process" sandbox unless it was asked for by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from .batch_store import Found, Store, discover, file_hash, output_lock
+from .batch_worker import Done, Task, grade_task, warm_up
+from .cli import atomic_write
+from .errors import SandboxUnavailable, UsageError
+from .overrides import Override, load_overrides, validate_overrides
+from .report.gradebook import Entry
+
+__all__ = ["BatchOptions", "BatchOutcome", "main", "run_batch"]
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    folder: Path
+    output_dir: Path
+    assignment: str | None = None
+    jobs: int | None = None
+    force: bool = False
+    sandbox: str = "auto"  # auto (= bubblewrap, never falls back) | bubblewrap | process
+    executor: str = "local"  # local | dask
+    scheduler: str | None = None
+    overrides: Path | None = None
+    course: Path | None = None
+    use_solutions: bool = True
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    entries: tuple[Entry, ...]
+    graded: int  # graded in this run
+    updated: int  # unchanged submissions whose outputs were rewritten (e.g. new overrides)
+    reused: int  # unchanged, outputs current
+    seconds: float
+    output_dir: Path
+
+    @property
+    def failures(self) -> tuple[Entry, ...]:
+        return tuple(e for e in self.entries if e.failed)
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+class Progress:
+    """A bar on a terminal, one plain line per submission otherwise."""
+
+    def __init__(self, total: int, stream: TextIO | None) -> None:
+        self.total, self.done, self.stream = total, 0, stream
+        self.tty = bool(stream is not None and stream.isatty())
+
+    def step(self, entry: Entry, seconds: float) -> None:
+        self.done += 1
+        if self.stream is None:
+            return
+        r = entry.result
+        what = (
+            f"{r.score:g} / {r.max_score:g}"
+            if r is not None
+            else f"{entry.status}: {entry.message}"
+        )
+        if self.tty:
+            width = shutil.get_terminal_size((80, 20)).columns
+            bar_w = max(10, min(30, width - 50))
+            filled = int(bar_w * self.done / max(1, self.total))
+            line = (
+                f"[{'#' * filled}{'.' * (bar_w - filled)}] {self.done}/{self.total} "
+                f"{entry.student}: {what}"
+            )
+            self.stream.write("\r" + line[: width - 1].ljust(width - 1))
+            if self.done == self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(
+                f"[{self.done}/{self.total}] {entry.student}: {what} ({seconds:.1f} s)\n"
+            )
+        self.stream.flush()
+
+
+def _make_executor(
+    options: BatchOptions, *, warm: bool = True
+) -> tuple[cf.Executor, Callable[[], None]]:
+    if options.executor == "dask":
+        if not options.scheduler:
+            raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
+        try:
+            from dask import distributed
+        except ImportError as exc:
+            raise UsageError("--executor dask needs Dask: pip install 'grader[dask]'") from exc
+        client_class: Any = distributed.Client  # Dask has no complete type hints
+        try:
+            client = client_class(options.scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise UsageError(
+                f"cannot reach the Dask scheduler at {options.scheduler}: {exc}"
+            ) from exc
+        executor: cf.Executor = client.get_executor(pure=False)
+        return executor, client.close
+    jobs = options.jobs or len(os.sched_getaffinity(0))
+    pool = cf.ProcessPoolExecutor(max_workers=max(1, jobs), initializer=warm_up if warm else None)
+    return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_tasks(
+    options: BatchOptions,
+    tasks: Sequence[tuple[Found, Task]],
+    on_done: Callable[[Found, Done], None],
+    work: Callable[[Task], Done] = grade_task,
+) -> None:
+    """Run every task through the executor; ``on_done`` sees each result as it arrives.
+
+    When a local worker dies, the pool breaks and every unfinished task fails with it; those
+    are retried one at a time in a fresh process, so only the one that kills its worker again
+    is marked crashed.
+    """
+    if not tasks:
+        return
+
+    def finish(found: Found, done: Done) -> None:
+        if done.status == "sandbox":
+            raise SandboxUnavailable(
+                f"{done.message} (to grade anyway in the weaker process sandbox, pass "
+                "--sandbox process)"
+            )
+        on_done(found, done)
+
+    executor, close = _make_executor(options, warm=work is grade_task)
+    retry: list[tuple[Found, Task]] = []
+    try:
+        futures = {executor.submit(work, t): (f, t) for f, t in tasks}
+        for fut in cf.as_completed(futures):
+            found, task = futures[fut]
+            try:
+                done = fut.result()
+            except BrokenProcessPool:
+                retry.append((found, task))
+                continue
+            except Exception as exc:  # e.g. a Dask worker killed while grading this one
+                done = Done(task.key, "crashed", f"the worker died: {type(exc).__name__}: {exc}")
+            finish(found, done)
+    finally:
+        close()
+    for found, task in sorted(retry, key=lambda ft: ft[1].key):
+        # The pool broke while these were queued or running; alone, only the culprit crashes.
+        with cf.ProcessPoolExecutor(max_workers=1) as single:
+            try:
+                done = single.submit(work, task).result()
+            except BrokenProcessPool:
+                done = Done(
+                    task.key,
+                    "crashed",
+                    "the grading process died (out of memory or "
+                    "killed) while grading this submission",
+                )
+        finish(found, done)
+
+
+def run_batch(options: BatchOptions, *, progress: TextIO | None = None) -> BatchOutcome:
+    """Grade every submission under ``options.folder``; write all outputs; return the entries."""
+    from .assignment import find_course_dir, list_assignments, load_assignment
+    from .report.gradebook import canvas_csv, grades_csv, summarise
+    from .report.html import render_summary
+
+    started = time.perf_counter()
+    _check_options(options)
+    course = find_course_dir(options.course).resolve()
+    known = list_assignments(course)
+    if options.assignment is not None and options.assignment not in known:
+        raise UsageError(
+            f"unknown assignment {options.assignment!r} (known: {', '.join(known) or 'none'})"
+        )
+    specs = {a: load_assignment(course, a, use_solutions=False) for a in known}
+    titles = {a: spec.title for a, spec in specs.items()}
+    overrides: tuple[Override, ...] = ()
+    if options.overrides is not None:
+        overrides = load_overrides(options.overrides)
+        scope = [options.assignment] if options.assignment else known
+        validate_overrides(
+            overrides, {a: {q.id: q.points for q in specs[a].questions} for a in scope}
+        )
+    found = discover(options.folder, options.output_dir)
+    if not found:
+        raise UsageError(f"no .ipynb or .py submissions under {options.folder}")
+    store = Store(
+        options.output_dir,
+        course,
+        overrides,
+        assignment=options.assignment,
+        use_solutions=options.use_solutions,
+        sandbox=options.sandbox,
+        force=options.force,
+    )
+
+    def task(f: Found, cached: dict[str, Any] | None = None) -> tuple[Found, Task]:
+        return f, Task(
+            f.key,
+            str(f.path.resolve()),
+            f.source,
+            f.student,
+            str(course),
+            options.assignment,
+            options.sandbox,
+            options.use_solutions,
+            overrides,
+            cached,
+        )
+
+    with output_lock(options.output_dir):
+        bar = Progress(len(found), progress)
+        entries: dict[str, Entry] = {}
+        tasks: list[tuple[Found, Task]] = []
+        digests: dict[str, str] = {}
+        reused = 0
+        for f in found:
+            if f.problem:
+                entries[f.key] = store.write(
+                    f, "", Done(f.key, "unreadable", f"{f.source}: {f.problem}")
+                )
+                bar.step(entries[f.key], 0.0)
+                continue
+            digests[f.key] = digest = file_hash(f.path)
+            record = store.reusable(f, digest)
+            if record is None:
+                tasks.append(task(f))
+                continue
+            entry, current = store.reuse(f, record)
+            if current:
+                entries[f.key] = entry
+                reused += 1
+                bar.step(entry, 0.0)
+            elif isinstance(record.get("result"), dict):
+                tasks.append(task(f, cached=record["result"]))
+            else:
+                entries[f.key] = store.write(f, digest, Done(f.key, entry.status, entry.message))
+                bar.step(entry, 0.0)
+
+        def on_done(f: Found, done: Done) -> None:
+            entries[f.key] = store.write(f, digests[f.key], done)
+            bar.step(entries[f.key], done.seconds)
+
+        # Re-rendering a stored result is trusted, quick work: do it here, not in a new pool.
+        for f, t in tasks:
+            if t.cached is not None:
+                on_done(f, grade_task(t))
+        run_tasks(options, [(f, t) for f, t in tasks if t.cached is None], on_done)
+        ordered = tuple(entries[f.key] for f in found)
+        _warn_unused_overrides(overrides, ordered, progress)
+        out = options.output_dir
+        atomic_write(out / "grades.csv", grades_csv(ordered))
+        atomic_write(out / "canvas.csv", canvas_csv(ordered, titles))
+        summary = summarise(ordered, titles, folder=options.folder.name)
+        atomic_write(out / "summary.html", render_summary(summary))
+    updated = sum(t.cached is not None for _, t in tasks)
+    seconds = time.perf_counter() - started
+    return BatchOutcome(ordered, len(tasks) - updated, updated, reused, seconds, out)
+
+
+def _check_options(options: BatchOptions) -> None:
+    if options.sandbox not in ("auto", "bubblewrap", "process"):
+        raise UsageError(f"--sandbox {options.sandbox!r} must be auto, bubblewrap or process")
+    if options.executor not in ("local", "dask"):
+        raise UsageError(f"--executor {options.executor!r} must be local or dask")
+    if options.jobs is not None and options.jobs < 1:
+        raise UsageError(f"--jobs {options.jobs} must be at least 1")
+
+
+def _warn_unused_overrides(
+    overrides: Sequence[Override], entries: Sequence[Entry], stream: TextIO | None
+) -> None:
+    students = {e.student for e in entries}
+    for o in overrides:
+        if o.student not in students and stream is not None:
+            stream.write(
+                f"warning: {o.where}: no submission from student {o.student!r} in "
+                "this batch; the override was not used\n"
+            )
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="grade batch",
+        description="Grade every .ipynb/.py under DIR in parallel. Writes per submission "
+        "<id>.html, <id>.json and <id>.results.json (Gradescope), and for the class grades.csv, "
+        "canvas.csv and summary.html. Re-running skips unchanged submissions. Exit codes: 0 all "
+        "graded, 1 some could not be graded, 2 usage or input error, 3 internal error.",
+    )
+    p.add_argument(
+        "folder",
+        metavar="DIR",
+        help="folder of submissions (one file, or one folder named after the student, per student)",
+    )
+    p.add_argument("--assignment", "-a", help="assignment id (default: from each submission)")
+    p.add_argument("--jobs", "-j", type=int, help="parallel workers (default: all cores)")
+    p.add_argument("--output-dir", "-o", help="where outputs go (default: reports/<DIR name>)")
+    p.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+    p.add_argument(
+        "--sandbox",
+        choices=("auto", "bubblewrap", "process"),
+        default="auto",
+        help="auto (default) requires bubblewrap; the weaker process sandbox is used "
+        "only when named",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local processes (default) or a Dask cluster (needs grader[dask])",
+    )
+    p.add_argument(
+        "--scheduler", metavar="ADDR", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786"
+    )
+    p.add_argument(
+        "--overrides",
+        metavar="FILE",
+        help="instructor overrides (.csv or .toml: student, question, points, comment)",
+    )
+    p.add_argument("--course", help="folder with assignments/ and solutions/")
+    p.add_argument("--no-solutions", action="store_true", help="public checks only")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(list(argv))
+    folder = Path(args.folder)
+    options = BatchOptions(
+        folder=folder,
+        output_dir=Path(args.output_dir)
+        if args.output_dir
+        else Path("reports") / (folder.resolve().name or "batch"),
+        assignment=args.assignment,
+        jobs=args.jobs,
+        force=args.force,
+        sandbox=args.sandbox,
+        executor=args.executor,
+        scheduler=args.scheduler,
+        overrides=Path(args.overrides) if args.overrides else None,
+        course=Path(args.course) if args.course else None,
+        use_solutions=not args.no_solutions,
+    )
+    outcome = run_batch(options, progress=sys.stderr)
+    n = len(outcome.entries)
+    failed = outcome.failures
+    print(
+        f"{n} submissions: {outcome.graded} graded now, {outcome.updated} updated, "
+        f"{outcome.reused} unchanged, {len(failed)} not graded, in {outcome.seconds:.1f} s "
+        f"→ {outcome.output_dir}",
+        file=sys.stderr,
+    )
+    for e in failed:
+        print(f"  {e.source}: {e.status}: {e.message}", file=sys.stderr)
+    print(outcome.output_dir / "summary.html")
+    return 1 if failed else 0

@@ -1,0 +1,264 @@
+"""The output folder of a batch: which submissions there are, their records, and the lock.
+
+Runs in the trusted parent. Each submission has a record in ``.grade-batch/<key>.json`` (the
+file's hash, the grader version, a fingerprint of the assignment, the result before
+overrides), written after its output files, so a record means "these files are complete".
+Re-running reuses a record whose file, assignment and options are unchanged. Every file is
+written atomically. This module never follows a symbolic link out of the batch folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .batch_worker import Done, dumps
+from .cli import atomic_write
+from .errors import GraderError, OutputLocked, UsageError
+from .overrides import Override, apply_overrides, overrides_for
+from .report.gradebook import Entry, gradescope_json, result_json
+from .results import GradeResult
+
+__all__ = ["CACHEABLE", "STATE_DIR", "Found", "Store", "discover", "file_hash", "output_lock"]
+
+STATE_DIR = ".grade-batch"  # lock and per-submission records, inside the output folder
+RESERVED = frozenset({"grades", "canvas", "summary"})
+SUFFIXES = (".ipynb", ".py")
+SKIP_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git"})
+# Records with these statuses are final for an unchanged file; others are retried next run.
+CACHEABLE = frozenset({"graded", "timeout", "unreadable"})
+
+
+# --- finding submissions ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    path: Path
+    source: str  # relative to the batch folder, with "/"
+    student: str
+    key: str
+    problem: str = ""  # set when the file must not be read (e.g. a symbolic link)
+
+
+def discover(folder: Path, output_dir: Path) -> list[Found]:
+    """Every ``.ipynb``/``.py`` under ``folder``, sorted; the student id is the top folder's
+    name for files in a per-student folder, else the file's stem."""
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder (use `grade FILE` for one submission)")
+    out_resolved = output_dir.resolve()
+    found: list[tuple[Path, str, str]] = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        here = Path(root)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".") and d not in SKIP_DIRS and (here / d).resolve() != out_resolved
+        )
+        for name in sorted(files):
+            path = here / name
+            if name.startswith(".") or path.suffix.lower() not in SUFFIXES:
+                continue
+            rel = path.relative_to(folder).as_posix()
+            parts = rel.split("/")
+            found.append((path, rel, parts[0] if len(parts) > 1 else path.stem))
+    counts: dict[str, int] = {}
+    for _, _, student in found:
+        counts[student] = counts.get(student, 0) + 1
+    result = []
+    for path, rel, student in sorted(found, key=lambda f: f[1]):
+        key = student if counts[student] == 1 else rel.replace("/", "__")
+        if key.lower() in RESERVED:
+            key += "-submission"
+        problem = (
+            "it is a symbolic link; a batch does not follow links" if path.is_symlink() else ""
+        )
+        result.append(Found(path, rel, student, key, problem))
+    return result
+
+
+# --- records, resume and the lock -------------------------------------------------------------
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def assignment_fingerprint(course: Path, aid: str, use_solutions: bool) -> str:
+    """A hash of everything that decides a grade: spec, checks, reference and answers."""
+    from .assignment import load_assignment
+
+    a = load_assignment(course, aid, use_solutions=use_solutions)
+    files = [a.spec_path, *a.check_files()]
+    files += [p for p in (a.reference_path(), a.answers_path()) if p is not None]
+    h = hashlib.sha256()
+    for p in sorted(files):
+        h.update(str(p.relative_to(course)).encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+@contextmanager
+def output_lock(output_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``output_dir`` or refuse at once, naming the holder."""
+    state = output_dir / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise OutputLocked(
+                f"another `grade batch` (pid {holder}) is writing to {output_dir}; wait for it "
+                "to finish or pass another --output-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        # Temporary files of atomic writes that a killed run left behind are ours to remove.
+        for leftover in [*output_dir.glob(".*.tmp"), *state.glob(".*.tmp")]:
+            leftover.unlink(missing_ok=True)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+@dataclass
+class Store:
+    """One run's view of the output folder: what is recorded there and what to write."""
+
+    output_dir: Path
+    course: Path
+    overrides: tuple[Override, ...]
+    assignment: str | None  # as requested; None: each submission names its own
+    use_solutions: bool
+    sandbox: str
+    force: bool = False
+    fingerprints: dict[str, str] = field(default_factory=dict)
+
+    def fingerprint(self, aid: str) -> str:
+        if aid not in self.fingerprints:
+            self.fingerprints[aid] = assignment_fingerprint(self.course, aid, self.use_solutions)
+        return self.fingerprints[aid]
+
+    def record_path(self, key: str) -> Path:
+        return self.output_dir / STATE_DIR / f"{key}.json"
+
+    def reusable(self, found: Found, digest: str) -> dict[str, Any] | None:
+        """The stored record of an unchanged submission, if it can stand."""
+        from . import __version__
+
+        if self.force:
+            return None
+        try:
+            record = json.loads(self.record_path(found.key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("status") not in CACHEABLE:
+            return None
+        same = (
+            record.get("sha256") == digest
+            and record.get("grader") == __version__
+            and record.get("source") == found.source
+            and record.get("requested_assignment") == self.assignment
+            and record.get("use_solutions") == self.use_solutions
+            and record.get("sandbox") == self.sandbox
+        )
+        if not same:
+            return None
+        raw = record.get("result")
+        if isinstance(raw, dict):
+            aid = str(raw.get("assignment"))
+            try:
+                if record.get("fingerprint") != self.fingerprint(aid):
+                    return None
+            except GraderError:
+                return None
+        return record
+
+    def write(self, found: Found, digest: str, done: Done) -> Entry:
+        """Write one submission's files, its record last (the record says they are complete)."""
+        from . import __version__
+        from .report.html import render_failure
+
+        out = self.output_dir
+        raw = GradeResult.from_json(done.raw) if done.raw is not None else None
+        if raw is None:
+            entry = Entry(found.key, found.student, found.source, done.status, done.message)
+            atomic_write(out / f"{found.key}.html", render_failure(entry))
+            atomic_write(out / f"{found.key}.results.json", dumps(gradescope_json(entry)))
+            atomic_write(
+                out / f"{found.key}.json",
+                dumps(
+                    {
+                        "submission": found.source,
+                        "student": found.student,
+                        "status": done.status,
+                        "message": done.message,
+                    }
+                ),
+            )
+        else:
+            final = apply_overrides(
+                raw, overrides_for(self.overrides, found.student, raw.assignment)
+            )
+            entry = Entry(found.key, found.student, found.source, done.status, done.message, final)
+            atomic_write(out / f"{found.key}.html", done.html)
+            atomic_write(out / f"{found.key}.results.json", done.gradescope)
+            atomic_write(out / f"{found.key}.json", done.final_json)
+        if done.status in CACHEABLE:
+            record = {
+                "grader": __version__,
+                "sha256": digest,
+                "source": found.source,
+                "student": found.student,
+                "status": done.status,
+                "message": done.message,
+                "requested_assignment": self.assignment,
+                "use_solutions": self.use_solutions,
+                "sandbox": self.sandbox,
+                "fingerprint": self.fingerprint(raw.assignment) if raw is not None else "",
+                "result": done.raw,
+            }
+            atomic_write(self.record_path(found.key), dumps(record))
+        return entry
+
+    def reuse(self, found: Found, record: dict[str, Any]) -> tuple[Entry, bool]:
+        """The entry of an unchanged submission, and whether its files are still current."""
+        out = self.output_dir
+        raw_json = record.get("result")
+        status, message = str(record["status"]), str(record.get("message", ""))
+        if not isinstance(raw_json, dict):
+            entry = Entry(found.key, found.student, found.source, status, message)
+            current = all(
+                (out / f"{found.key}{s}").is_file() for s in (".html", ".json", ".results.json")
+            )
+            return entry, current
+        raw = GradeResult.from_json(raw_json)
+        try:
+            final = apply_overrides(
+                raw, overrides_for(self.overrides, found.student, raw.assignment)
+            )
+        except UsageError:  # an override that does not fit: let a worker report it as a row
+            return Entry(found.key, found.student, found.source, status, message, raw), False
+        entry = Entry(found.key, found.student, found.source, status, message, final)
+        try:
+            written = (out / f"{found.key}.json").read_text(encoding="utf-8")
+        except OSError:
+            return entry, False
+        current = (
+            written == dumps(result_json(final))
+            and (out / f"{found.key}.html").is_file()
+            and (out / f"{found.key}.results.json").is_file()
+        )
+        return entry, current

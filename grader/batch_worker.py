@@ -1,0 +1,156 @@
+"""Grading one submission of a batch inside a worker process, returning plain data.
+
+A worker is a local process of a ``ProcessPoolExecutor`` or a Dask worker. It keeps warm what
+every submission needs (imports, compiled templates, loaded assignments, sandbox launchers),
+runs each submission in its own sandbox, and returns a ``Done``: the result, the report HTML
+and the per-submission JSON texts. It never writes a file (only the parent does) and never
+grades in the weak "process" sandbox unless the batch asked for it by name.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .errors import GraderError, SandboxUnavailable, UsageError
+from .overrides import Override, apply_overrides, overrides_for
+from .report.gradebook import Entry, gradescope_json, result_json, status_of
+from .results import GradeResult
+
+__all__ = ["Done", "Task", "dumps", "grade_task", "warm_up"]
+
+
+@dataclass(frozen=True)
+class Task:
+    key: str
+    path: str
+    source: str
+    student: str
+    course: str
+    assignment: str | None
+    sandbox: str
+    use_solutions: bool
+    overrides: tuple[Override, ...] = ()
+    cached: dict[str, Any] | None = None  # a stored raw result: re-render, do not re-grade
+
+
+@dataclass(frozen=True)
+class Done:
+    key: str
+    status: str
+    message: str = ""
+    raw: dict[str, Any] | None = None  # the result before overrides
+    html: str = ""
+    final_json: str = ""
+    gradescope: str = ""
+    seconds: float = 0.0
+
+
+class _WorkerState:
+    """What a worker process keeps between submissions: sandbox factories and assignments."""
+
+    def __init__(self) -> None:
+        from .grading import SandboxFactory
+
+        self.factories: dict[str, SandboxFactory] = {}
+        self.assignments: dict[tuple[str, str, bool], Any] = {}
+        # pytest (which runs the checks) and nbconvert are not re-entrant: one submission at
+        # a time per process, even on a Dask worker that runs several tasks in threads.
+        self.lock = threading.Lock()
+
+    def factory(self, sandbox: str) -> Any:
+        from .grading import SandboxFactory
+
+        if sandbox not in self.factories:
+            self.factories[sandbox] = SandboxFactory(sandbox, allow_fallback=False)
+        return self.factories[sandbox]
+
+    def assignment(self, course: str, aid: str, use_solutions: bool) -> Any:
+        from .assignment import load_assignment
+
+        key = (course, aid, use_solutions)
+        if key not in self.assignments:
+            self.assignments[key] = load_assignment(Path(course), aid, use_solutions=use_solutions)
+        return self.assignments[key]
+
+
+@cache
+def _state() -> _WorkerState:
+    return _WorkerState()
+
+
+def warm_up() -> None:
+    """Import and build what every submission needs, once per worker process."""
+    import hypothesis.strategies  # noqa: F401  (every check file uses it)
+
+    from . import engine, grading  # noqa: F401  (pytest, the checks' helpers, the sandbox)
+    from .report.cells import _exporter
+    from .report.html import environment
+
+    _state()
+    environment().get_template("report.html.j2")
+    _exporter()
+
+
+def grade_task(task: Task) -> Done:
+    """Grade (or re-render) one submission; never raises for a problem with the submission."""
+    started = time.perf_counter()
+    try:
+        with _state().lock:
+            done = _grade_task(task)
+    except SandboxUnavailable as exc:
+        done = Done(task.key, "sandbox", str(exc))
+    except GraderError as exc:
+        done = Done(task.key, "error", str(exc))
+    except Exception as exc:  # a bug in the grader must cost one row, not the batch
+        done = Done(task.key, "error", f"internal error: {type(exc).__name__}: {exc}")
+    return replace(done, seconds=time.perf_counter() - started)
+
+
+def _grade_task(task: Task) -> Done:
+    from .errors import SubmissionError
+    from .grading import GradeOptions, grade_submission, resolve_assignment
+    from .report.html import render_report
+    from .submission import read_submission
+
+    state = _state()
+    if task.cached is not None:
+        raw = GradeResult.from_json(task.cached)
+        assignment = state.assignment(task.course, raw.assignment, task.use_solutions)
+        try:
+            sub = read_submission(task.path, display=task.source)
+        except GraderError:
+            sub = None
+    else:
+        options = GradeOptions(
+            course=Path(task.course),
+            assignment=task.assignment,
+            sandbox=task.sandbox,
+            use_solutions=task.use_solutions,
+        )
+        try:
+            sub = read_submission(task.path, display=task.source)
+            resolved = resolve_assignment(sub, options, Path(task.course))
+        except (SubmissionError, UsageError) as exc:  # the file, or which assignment it is for
+            return Done(task.key, "unreadable", str(exc))
+        assignment = state.assignment(task.course, resolved.id, task.use_solutions)
+        raw = grade_submission(sub, assignment, state.factory(task.sandbox))
+    final = apply_overrides(raw, overrides_for(task.overrides, task.student, raw.assignment))
+    entry = Entry(task.key, task.student, task.source, status_of(final), result=final)
+    return Done(
+        task.key,
+        entry.status,
+        raw=raw.to_json(),
+        html=render_report(final, sub, assignment, student=task.student),
+        final_json=dumps(result_json(final)),
+        gradescope=dumps(gradescope_json(entry)),
+    )
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,425 @@
+"""``grade batch``: discovery, the gradebook files, resume, the lock, crashes, Dask."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.batch import BatchOptions, Progress, run_batch, run_tasks
+from grader.batch_store import STATE_DIR, Found, discover, output_lock
+from grader.batch_worker import Done, Task, _state
+from grader.cli import main as cli_main
+from grader.errors import OutputLocked, SandboxUnavailable, UsageError
+from grader.report.gradebook import Entry, canvas_csv, grades_csv, gradescope_json, summarise
+from grader.results import CheckResult, GradeResult, Outcome, QuestionResult
+
+COURSE = Path(__file__).resolve().parent.parent
+
+CORRECT = """__assignment__ = "backprop"
+import numpy as np
+
+def sigmoid(z):
+    z = np.asarray(z, dtype=float)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+def forward(x, w1, b1, w2, b2):
+    a1 = sigmoid(w1 * np.asarray(x) + b1)
+    return a1, sigmoid(w2 * a1 + b2)
+
+def backward(x, y, w1, b1, w2, b2):
+    a1, a2 = forward(x, w1, b1, w2, b2)
+    d2 = a2 - y
+    d1 = d2 * w2 * a1 * (1 - a1)
+    return {"w1": d1 * x, "b1": d1, "w2": d2 * a1, "b2": d2}
+"""
+MISSING_FACTOR = CORRECT.replace("d2 * w2 * a1 * (1 - a1)", "d2 * w2")
+
+
+# --- discovery -------------------------------------------------------------------------------
+
+
+def touch(path: Path, text: str = "x = 1\n") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_discover_names_students_by_file_or_folder(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    for rel in (
+        "alice.py",
+        "bob/hw.ipynb",
+        "carol/a.py",
+        "carol/b.py",
+        "summary.py",
+        "notes.txt",
+        ".hidden.py",
+        "dan/.ipynb_checkpoints/hw-checkpoint.ipynb",
+        "out/old.py",
+    ):
+        touch(subs / rel)
+    (subs / "eve.py").symlink_to(tmp_path / "elsewhere.py")
+    found = discover(subs, subs / "out")
+    assert [(f.source, f.student, f.key) for f in found] == [
+        ("alice.py", "alice", "alice"),
+        ("bob/hw.ipynb", "bob", "bob"),
+        ("carol/a.py", "carol", "carol__a.py"),
+        ("carol/b.py", "carol", "carol__b.py"),
+        ("eve.py", "eve", "eve"),
+        ("summary.py", "summary", "summary-submission"),
+    ]
+    assert [f.key for f in found if f.problem] == ["eve"]
+
+
+def test_batch_refuses_a_file_and_an_empty_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = touch(tmp_path / "a.py")
+    assert cli_main(["batch", str(file), "--course", str(COURSE)]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert (
+        cli_main(
+            ["batch", str(tmp_path / "empty"), "--course", str(COURSE), "-o", str(tmp_path / "out")]
+        )
+        == 2
+    )
+    assert "no .ipynb or .py submissions" in capsys.readouterr().err
+
+
+# --- the gradebook files ---------------------------------------------------------------------
+
+
+def graded(student: str, q5: float, hint: str = "", review: bool = False) -> Entry:
+    check = CheckResult(
+        "gradients",
+        "5",
+        "",
+        Outcome.FAILED if q5 < 4 else Outcome.PASSED,
+        q5,
+        4.0,
+        message="w1 is wrong",
+        hint=hint,
+    )
+    undecided = CheckResult(
+        "rubric", "1", "", Outcome.UNDECIDED if review else Outcome.PASSED, 1.0, 2.0
+    )
+    result = GradeResult(
+        "backprop",
+        f"{student}.py",
+        "bubblewrap",
+        (
+            QuestionResult("1", "text", "Why?", 1.0, 2.0, (undecided,)),
+            QuestionResult("5", "code", "backward", q5, 4.0, (check,)),
+        ),
+    )
+    return Entry(student, student, f"{student}.py", "graded", result=result)
+
+
+def entries() -> list[Entry]:
+    return [
+        graded("zoe", 4.0),
+        graded("=cmd|'/c calc'!A1", 2.0, hint="check σ′(z1)"),
+        graded("amy", 2.0, hint="check σ′(z1)", review=True),
+        Entry("dan", "dan", "dan.ipynb", "unreadable", "dan.ipynb is not JSON"),
+    ]
+
+
+def test_grades_csv_has_a_sorted_row_per_submission_and_no_formulas() -> None:
+    rows = list(csv.reader(io.StringIO(grades_csv(entries()))))
+    assert rows[0] == [
+        "student",
+        "submission",
+        "assignment",
+        "Q1",
+        "Q5",
+        "total",
+        "max",
+        "status",
+        "needs_review",
+        "overridden",
+        "message",
+    ]
+    assert [r[0] for r in rows[1:]] == ["'=cmd|'/c calc'!A1", "amy", "dan", "zoe"]
+    assert rows[2][3:10] == ["1", "2", "3", "6", "graded", "yes", ""]
+    assert (
+        rows[3][2:8] == ["", "", "", "", "", "unreadable"]
+        and rows[3][-1] == "dan.ipynb is not JSON"
+    )
+
+
+def test_canvas_csv_has_points_possible_and_blank_for_ungraded() -> None:
+    rows = list(csv.reader(io.StringIO(canvas_csv(entries(), {"backprop": "Backprop"}))))
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Backprop"]
+    assert rows[1] == ["Points Possible", "", "", "", "", "6"]
+    assert ["amy", "", "", "amy", "", "3"] in rows and ["dan", "", "", "dan", "", ""] in rows
+
+
+def test_gradescope_results_have_one_test_per_question() -> None:
+    data = gradescope_json(graded("amy", 2.0, hint="check σ′(z1)", review=True))
+    assert data["score"] == 3.0 and "provisional" in data["output"]
+    five = data["tests"][1]
+    assert {k: five[k] for k in ("number", "score", "max_score", "status", "visibility")} == {
+        "number": "5",
+        "score": 2.0,
+        "max_score": 4.0,
+        "status": "failed",
+        "visibility": "visible",
+    }
+    assert "w1 is wrong" in five["output"] and "hint: check σ′(z1)" in five["output"]
+    failed = gradescope_json(entries()[3])
+    assert failed["tests"] == [] and "dan.ipynb is not JSON" in failed["output"]
+
+
+def test_summary_counts_mistakes_review_and_failures() -> None:
+    s = summarise(entries(), {"backprop": "Backprop"}, folder="subs")
+    (a,) = s.assignments
+    assert (a.count, a.mean, a.lowest, a.highest) == (3, 11 / 3, 3.0, 5.0)
+    five = a.questions[1]
+    assert (five.full, five.zero, five.mean) == (1, 0, pytest.approx(8 / 3))
+    top = a.mistakes[0]
+    assert (top.question, top.hint, top.count, top.points_lost) == ("5", "check σ′(z1)", 2, 4.0)
+    assert [e.student for e in s.review] == ["amy"]
+    assert [e.student for e in s.failures] == ["dan"]
+    from grader.report.html import render_summary
+
+    page = render_summary(s)
+    assert "check σ′(z1)" in page and "dan.ipynb is not JSON" in page
+    assert "=cmd|&#39;/c calc&#39;!A1" in page and '<svg class="chart"' in page
+
+
+# --- lock, crashes and the sandbox rule ------------------------------------------------------
+
+
+def test_a_second_batch_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / STATE_DIR).mkdir()
+    leftover = touch(tmp_path / ".grades.csv.abc.tmp")
+    with output_lock(tmp_path):
+        assert not leftover.exists()
+        with pytest.raises(OutputLocked, match=rf"pid {os.getpid()}\) is writing to"):
+            with output_lock(tmp_path):
+                pass
+    with output_lock(tmp_path):  # released when the first run ended
+        pass
+
+
+def crash_on_boom(task: Task) -> Done:
+    if task.key == "boom":
+        os._exit(9)  # the worker dies as if killed by the kernel
+    return Done(task.key, "graded", "fine")
+
+
+def sandbox_missing(task: Task) -> Done:
+    return Done(task.key, "sandbox", "bubblewrap could not start")
+
+
+def tasks(*keys: str) -> list[tuple[Found, Task]]:
+    return [(Found(Path(k), k, k, k), Task(k, "", k, k, "", None, "auto", True)) for k in keys]
+
+
+def test_a_worker_that_dies_costs_only_its_own_submission(tmp_path: Path) -> None:
+    seen: dict[str, Done] = {}
+    options = BatchOptions(tmp_path, tmp_path, jobs=2)
+    run_tasks(
+        options,
+        tasks("a", "boom", "c", "d"),
+        lambda f, done: seen.__setitem__(done.key, done),
+        work=crash_on_boom,
+    )
+    assert sorted(seen) == ["a", "boom", "c", "d"]
+    assert seen["boom"].status == "crashed" and "died" in seen["boom"].message
+    assert {seen[k].status for k in "acd"} == {"graded"}
+
+
+def test_batch_never_falls_back_to_the_weak_sandbox(tmp_path: Path) -> None:
+    factory = _state().factory("auto")
+    assert factory.allow_fallback is False
+    with pytest.raises(SandboxUnavailable):
+        factory.fall_back("bubblewrap is missing")
+    with pytest.raises(SandboxUnavailable, match="pass --sandbox process"):
+        run_tasks(
+            BatchOptions(tmp_path, tmp_path, jobs=1),
+            tasks("a"),
+            lambda f, d: None,
+            work=sandbox_missing,
+        )
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    done = [graded("amy", 2.0), Entry("dan", "dan", "dan.ipynb", "unreadable", "not JSON")]
+    tty, plain = Terminal(), io.StringIO()
+    for stream in (tty, plain):
+        bar = Progress(2, stream)
+        for entry in done:
+            bar.step(entry, 1.25)
+    assert tty.getvalue().startswith("\r[###") and tty.getvalue().endswith("\n")
+    assert "2/2 dan: unreadable: not JSON" in tty.getvalue()
+    assert plain.getvalue().splitlines() == [
+        "[1/2] amy: 3 / 6 (1.2 s)",
+        "[2/2] dan: unreadable: not JSON (1.2 s)",
+    ]
+
+
+def test_dask_needs_a_scheduler_address(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="needs --scheduler ADDRESS"):
+        run_tasks(
+            BatchOptions(tmp_path, tmp_path, executor="dask"),
+            tasks("a"),
+            lambda f, d: None,
+            work=sandbox_missing,
+        )
+
+
+# --- real batches (sandbox) ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("batch")
+    subs = root / "subs"
+    touch(subs / "alice.py", CORRECT)
+    touch(subs / "bob" / "backprop.py", MISSING_FACTOR)
+    touch(subs / "dave.ipynb", "{ not json")
+    outcome = run_batch(BatchOptions(subs, root / "out", jobs=2, course=COURSE))
+    assert (outcome.graded, outcome.reused, len(outcome.failures)) == (3, 0, 1)
+    return subs, root / "out"
+
+
+def copy_out(out: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(out, tmp_path / "out"))
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name != "lock"
+    }
+
+
+@pytest.mark.slow
+def test_batch_writes_every_output(first_run: tuple[Path, Path]) -> None:
+    _, out = first_run
+    for key in ("alice", "bob", "dave"):
+        for suffix in (".html", ".json", ".results.json"):
+            assert (out / f"{key}{suffix}").is_file(), key + suffix
+    rows = {r["student"]: r for r in csv.DictReader(io.StringIO((out / "grades.csv").read_text()))}
+    assert rows["alice"]["Q5"] == "4" and rows["bob"]["Q5"] == "2"
+    assert rows["bob"]["submission"] == "bob/backprop.py"
+    assert rows["dave"]["status"] == "unreadable" and "not" in rows["dave"]["message"]
+    bob = json.loads((out / "bob.json").read_text())
+    assert bob["submission"] == "bob/backprop.py" and bob["assignment"] == "backprop"
+    report = (out / "bob.html").read_text()
+    assert "Feedback for bob</h1>" in report  # the student's folder, not the file's stem
+    assert "<strong>w1</strong>" in report and "σ′(z1)" in report
+    summary = (out / "summary.html").read_text()
+    assert "σ′(z1)" in summary and "dave" in summary and "Most common mistakes" in summary
+    gradescope = json.loads((out / "bob.results.json").read_text())
+    assert [t["number"] for t in gradescope["tests"]][-1] == "6"
+    assert "Points Possible" in (out / "canvas.csv").read_text()
+
+
+@pytest.mark.slow
+def test_rerun_reuses_everything_and_overrides_touch_one(
+    first_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    subs, first = first_run
+    out = copy_out(first, tmp_path)
+    before = snapshot(out)
+    again = run_batch(BatchOptions(subs, out, jobs=2, course=COURSE))
+    assert (again.graded, again.updated, again.reused) == (0, 0, 3)
+    assert snapshot(out) == before
+    overrides = touch(tmp_path / "o.csv", "student,question,points,comment\nbob,5,3,typo\n")
+    changed = run_batch(BatchOptions(subs, out, jobs=2, course=COURSE, overrides=overrides))
+    assert (changed.graded, changed.updated, changed.reused) == (0, 1, 2)
+    after = snapshot(out)
+    assert {k for k in after if after[k] != before.get(k)} == {
+        "bob.html",
+        "bob.json",
+        "bob.results.json",
+        "grades.csv",
+        "canvas.csv",
+        "summary.html",
+    }
+    assert "automatic score 2 / 4 replaced by 3: typo" in after["bob.html"].decode()
+    tests = json.loads(after["bob.results.json"])["tests"]
+    assert next(t for t in tests if t["number"] == "5")["score"] == 3.0
+    row = next(
+        r
+        for r in csv.DictReader(io.StringIO(after["grades.csv"].decode()))
+        if r["student"] == "bob"
+    )
+    assert (row["Q5"], row["overridden"]) == ("3", "5")
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_to_the_same_gradebook(
+    first_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    subs, first = first_run
+    out = copy_out(first, tmp_path)
+    expected = snapshot(out)
+    # As if killed after dave's files were written but before his record, and before
+    # alice's report: a temporary file is left over, the class files are from an older run.
+    (out / STATE_DIR / "dave.json").unlink()
+    (out / "alice.html").unlink()
+    touch(out / ".dave.json.x1.tmp", "half")
+    (out / "grades.csv").write_text("stale\n")
+    outcome = run_batch(BatchOptions(subs, out, jobs=1, course=COURSE))
+    assert (outcome.graded, outcome.updated, outcome.reused) == (1, 1, 1)
+    assert snapshot(out) == expected
+
+
+DASK_RUN = """
+import json, sys
+from pathlib import Path
+from dask.distributed import LocalCluster
+from grader.batch import BatchOptions, run_batch
+
+folder, out, course = map(Path, sys.argv[1:4])
+with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                  dashboard_address=None) as cluster:
+    outcome = run_batch(BatchOptions(folder, out, executor="dask",
+                                     scheduler=cluster.scheduler_address, course=course))
+print(json.dumps([[e.status, e.result and e.result.to_json()] for e in outcome.entries]))
+"""
+
+
+@pytest.mark.slow
+def test_dask_cluster_grades_like_local_processes(tmp_path: Path) -> None:
+    # The cluster runs in a child process: multiprocessing's helper process that Dask starts
+    # then ends with it, and leaves nothing running in the test process.
+    touch(tmp_path / "subs" / "bob.py", MISSING_FACTOR)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            DASK_RUN,
+            str(tmp_path / "subs"),
+            str(tmp_path / "out"),
+            str(COURSE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    ((status, data),) = json.loads(run.stdout.strip().splitlines()[-1])
+    result = GradeResult.from_json(data)
+    assert status == "graded" and result.question("5").score == 2.0
+    assert result.question("3").score == 2.0
+    assert "<strong>w1</strong>" in (tmp_path / "out" / "bob.html").read_text()
