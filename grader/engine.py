@@ -312,26 +312,34 @@ def run_checks(ctx: GradeContext, check_files: Sequence[Path]) -> list[CheckResu
     if kinds & {"text", "symbolic", "derivation"}:
         check_files = [*check_files, STANDARD_CHECKS]
     rootdir = os.path.commonpath([str(p.parent) for p in check_files]) if check_files else "."
-    args = [
-        *map(str, check_files),
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:terminal",
-        "-p",
-        "no:stepwise",
-        "-p",
-        "no:logging",
-        "-p",
-        "no:junitxml",
-        "-p",
-        "no:pastebin",
-        "-p",
-        "no:doctest",
-        "-p",
-        "no:faulthandler",
-        "-p",
-        "no:legacypath",
+    # Only the plugins checks need: collection, fixtures, skipping and assertion rewriting.
+    # The others cost time per run (the unraisable/thread hooks collect garbage per test).
+    disabled = (
+        "cacheprovider",
+        "terminal",
+        "stepwise",
+        "logging",
+        "junitxml",
+        "pastebin",
+        "doctest",
+        "faulthandler",
+        "legacypath",
+        "debugging",
+        "setuponly",
+        "setupplan",
+        "monkeypatch",
+        "tmpdir",
+        "recwarn",
+        "unittest",
+        "threadexception",
+        "unraisableexception",
+        "warnings",
+        "python_path",
+    )
+    args = [*map(str, check_files)]
+    for name in disabled:
+        args += ["-p", f"no:{name}"]
+    args += [
         "--import-mode=importlib",
         "--rootdir",
         rootdir,
@@ -344,8 +352,6 @@ def run_checks(ctx: GradeContext, check_files: Sequence[Path]) -> list[CheckResu
         "addopts=",
         "-o",
         "testpaths=",
-        "-o",
-        "filterwarnings=ignore",
         "--capture=no",
         "-c",
         os.devnull,

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sympy
-
 from grader import CheckFailed, NotCheckable, check
 from grader.checks.math import (
     ReadError,
@@ -16,28 +14,22 @@ from grader.checks.math import (
     read,
     read_value,
     scan_derivative_equations,
-    sigma,
 )
+from grader.checks.math.numeric import Undefined, Unevaluable, value_at
 from grader.checks.numeric import as_array
 from grader.errors import CheckProblem
 
 NAMES = {"w2": "dL_dw2", "b2": "dL_db2", "w1": "dL_dw1", "b1": "dL_db1"}
 
 
-def _numeric(expr: Any) -> Any:
-    """The formula with σ written out, so that SymPy can evaluate it at a point."""
-    return expr.replace(sigma, lambda z: 1 / (1 + sympy.exp(-z)))
-
-
-def _formulas(answers: Any, assignment: Any) -> dict[str, Any]:
-    table = SymbolTable.from_mapping(assignment.symbols)
+def _formulas(answers: Any, table: Any) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for param, name in NAMES.items():
         var = answers.variable(name, "2")
         if var is not None:
             try:
                 reading = read_value(var.text, table) if var.from_sympy else read(var.text, table)
-                found[param] = _numeric(reading.expr)
+                found[param] = reading.expr
             except ReadError:
                 pass
     whole = answers.get("2")
@@ -45,7 +37,7 @@ def _formulas(answers: Any, assignment: Any) -> dict[str, Any]:
         wanted = {NAMES[p]: ("L", p) for p in NAMES if p not in found}
         for name, value in scan_derivative_equations(whole.text, table, wanted).items():
             if not isinstance(value, ReadError):
-                found[name[4:]] = _numeric(value.expr)
+                found[name[4:]] = value.expr
     return found
 
 
@@ -54,7 +46,8 @@ def check_code_matches_own_formulas(
     sub: Any, answers: Any, assignment: Any, record: Any, rng: Any
 ) -> None:
     """compares backward(...) with your answers to question 2 at random points (no points)"""
-    formulas = _formulas(answers, assignment)
+    table = SymbolTable.from_mapping(assignment.symbols)
+    formulas = _formulas(answers, table)
     if not formulas:
         raise NotCheckable("no readable formulas in question 2 to compare with")
     disagree: set[str] = set()
@@ -77,10 +70,17 @@ def check_code_matches_own_formulas(
             raise NotCheckable("backward did not return a dict")
         for param, expr in formulas.items():
             try:
-                subs = {s: point[s.name] for s in expr.free_symbols}
-                mine = float(sympy.N(expr.subs(subs), 15))
+                mine = float(value_at(expr, table, point))
                 code = float(as_array(grads[param], name=param, shape=(), scalar_ok=True))
-            except (KeyError, TypeError, ValueError, CheckProblem):
+            except (
+                KeyError,
+                TypeError,
+                ValueError,
+                ArithmeticError,
+                CheckProblem,
+                Unevaluable,
+                Undefined,
+            ):
                 disagree.add(param)
                 continue
             if abs(mine - code) > 1e-6 * (1 + abs(mine)):
