@@ -117,6 +117,7 @@ def _cmd_grade(argv: Sequence[str]) -> int:
         questions=tuple(args.questions) if args.questions else None,
         sandbox=args.sandbox,
         use_solutions=not args.no_solutions,
+        report=not args.no_report,
     )
     result, sub, assignment = grade_path(args.submission, options)
     report_path = None
@@ -126,8 +127,9 @@ def _cmd_grade(argv: Sequence[str]) -> int:
         out = Path(args.output_dir) / result.assignment
         started = time.perf_counter()
         html = render_report(result, sub, assignment)
-        result = replace(result, timings={**result.timings,
-                                          "report": time.perf_counter() - started})
+        result = replace(
+            result, timings={**result.timings, "report": time.perf_counter() - started}
+        )
         html_path = out / f"{sub.stem}.html"
         atomic_write(html_path, html)
         atomic_write(out / f"{sub.stem}.json", json.dumps(result.to_json(), indent=2) + "\n")

@@ -6,7 +6,9 @@ this one submission and is always killed before this returns.
 
 from __future__ import annotations
 
+import importlib
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ class GradeOptions:
     questions: tuple[str, ...] | None = None
     sandbox: str = "auto"  # auto | bubblewrap | process
     use_solutions: bool = True
+    report: bool = False  # an HTML report will be rendered (its imports can start early)
 
 
 class SandboxFactory:
@@ -95,8 +98,12 @@ def grade_submission(
     factory: SandboxFactory,
     *,
     questions: tuple[str, ...] | None = None,
+    report: bool = False,
 ) -> GradeResult:
-    """Run ``sub`` in a fresh sandbox and run the assignment's checks against it."""
+    """Run ``sub`` in a fresh sandbox and run the assignment's checks against it.
+
+    ``report`` says an HTML report will follow, so its imports can start early.
+    """
     started = time.perf_counter()
     timings: dict[str, float] = {}
     if questions is not None:
@@ -105,6 +112,7 @@ def grade_submission(
     limits, timeouts = limits_for(assignment)
     module_name = "__main__" if sub.kind == "notebook" else "__submission__"
     runner = None
+    warm = _warm_imports(assignment, report=report)
     for _attempt in range(2):
         runner = Runner(
             factory.launcher(limits), sub.cells, module_name=module_name, timeouts=timeouts
@@ -121,6 +129,7 @@ def grade_submission(
                 raise SandboxUnavailable(f"the sandbox could not start: {reason}") from exc
             factory.fall_back(f"bubblewrap could not start here ({reason}).")
     assert runner is not None
+    warm.join()
     try:
         proxy = SubmissionProxy(runner)
         ctx = GradeContext(
@@ -159,6 +168,41 @@ def grade_submission(
     )
 
 
+def _warm_imports(assignment: Assignment, *, report: bool) -> threading.Thread:
+    """Import what the checks (and the report) will need while the sandbox starts.
+
+    The child boots on the other core and the main thread only waits on its pipe, so these
+    imports (SymPy, pytest, Hypothesis, nbconvert: most of a single grade's parent time) cost
+    no wall time up to the sandbox's start-up time.
+    """
+    names = ["pytest", "_pytest.python", "_pytest.fixtures"]
+    kinds = {q.kind for q in assignment.questions}
+    if kinds & {"symbolic", "derivation"}:
+        names.append("grader.checks.math")
+    if "text" in kinds:
+        names.append("grader.checks.text")
+    if report:
+        names.append("grader.report.html")
+    if any(
+        "hypothesis" in p.read_text(encoding="utf-8", errors="replace")
+        for p in assignment.check_files()
+    ):
+        names.append("hypothesis")
+
+    def run() -> None:
+        for name in names:
+            try:
+                module = importlib.import_module(name)
+                if name == "grader.report.html":
+                    module.prepare()  # compile the report templates too
+            except Exception:  # only a head start: the real import reports any error
+                pass
+
+    thread = threading.Thread(target=run, name="grader-warm-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 def grade_path(
     path: str | Path,
     options: GradeOptions,
@@ -171,5 +215,7 @@ def grade_path(
     sub = read_submission(path, display=display)
     assignment = resolve_assignment(sub, options, course)
     factory = factory or SandboxFactory(options.sandbox, allow_fallback=True)
-    result = grade_submission(sub, assignment, factory, questions=options.questions)
+    result = grade_submission(
+        sub, assignment, factory, questions=options.questions, report=options.report
+    )
     return result, sub, assignment

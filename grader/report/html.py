@@ -33,6 +33,7 @@ from ..results import (
     RubricMatch,
     TextNote,
 )
+from .cells import bytecode_cache
 from .svg import gradient_chart
 
 if TYPE_CHECKING:
@@ -284,6 +285,16 @@ def _clip(text: Any, limit: int = 2000) -> str:
     return s if len(s) <= limit else s[:limit] + f" … ({len(s) - limit} more characters)"
 
 
+def prepare() -> None:
+    """Compile the report's templates (and the notebook exporter's) ahead of the first render."""
+    from .cells import prepare as prepare_cells
+
+    env = environment()
+    for name in env.list_templates(extensions=["j2"]):
+        env.get_template(name)
+    prepare_cells()
+
+
 @functools.cache
 def environment() -> Environment:
     """One Jinja2 environment per process (templates compile once), autoescape always on."""
@@ -294,6 +305,7 @@ def environment() -> Environment:
         trim_blocks=False,
         lstrip_blocks=False,
         keep_trailing_newline=True,
+        bytecode_cache=bytecode_cache(),
     )
     from .gradebook import needs_review
 
