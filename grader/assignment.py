@@ -206,8 +206,10 @@ def _parse_question(q: dict[str, Any], where: str) -> Question:
 
         parsed = Rubric.from_spec(rubric, where=f"{where} (question {qid})")
         if abs(parsed.max_points - float(points)) > 1e-9:
-            raise SpecError(f"{where} (question {qid}): its rubric items add up to "
-                            f"{parsed.max_points:g} points, the question is worth {points:g}")
+            raise SpecError(
+                f"{where} (question {qid}): its rubric items add up to "
+                f"{parsed.max_points:g} points, the question is worth {points:g}"
+            )
     known = {"id", "kind", "points", "title", "text", "functions", "answer_names", "rubric"}
     extra = {k: v for k, v in q.items() if k not in known}
     return Question(
@@ -248,8 +250,13 @@ def _validate_limits(limits: Any, where: str) -> None:
     if not isinstance(limits, dict):
         raise SpecError(f"{where}: limits must be a table, got {limits!r}")
     for key, value in limits.items():
+        if key == "allow_fork":
+            if not isinstance(value, bool):
+                raise SpecError(f"{where}: limits.allow_fork = {value!r} must be true or false")
+            continue
         if key not in _LIMIT_KEYS:
-            raise SpecError(f"{where}: unknown limit {key!r} (known: {sorted(_LIMIT_KEYS)})")
+            known = sorted([*_LIMIT_KEYS, "allow_fork"])
+            raise SpecError(f"{where}: unknown limit {key!r} (known: {known})")
         lo, hi = _LIMIT_KEYS[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
             raise SpecError(f"{where}: limits.{key} = {value!r} must be between {lo} and {hi}")

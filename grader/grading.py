@@ -83,6 +83,7 @@ def limits_for(assignment: Assignment) -> tuple[Limits, Timeouts]:
     limits = Limits(
         memory_bytes=int(lim.get("memory_mb", 1024)) << 20,
         cpu_seconds=int(lim.get("cpu_seconds", 60)),
+        allow_fork=bool(lim.get("allow_fork", False)),
     )
     timeouts = Timeouts(
         cell=float(lim.get("cell_timeout", 10.0)),

@@ -160,8 +160,13 @@ class Runner:
         """
         if any(c.filename == filename for c in self.cells):
             return None
-        cell = Cell(index=1_000_000 + len(self.cells), kind="code", source=source, code=source,
-                    filename=filename)
+        cell = Cell(
+            index=1_000_000 + len(self.cells),
+            kind="code",
+            source=source,
+            code=source,
+            filename=filename,
+        )
         self.cells.append(cell)
         if self.child is None or self.child.closed:
             return CellRun(index=cell.index, ok=True)

@@ -33,7 +33,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def children_before() -> set[int]:
+    """Children this process had before the runs (e.g. another test's helpers): not ours."""
+    return set(_live_children())
+
+
+@pytest.fixture(scope="module")
+def graded(
+    tmp_path_factory: pytest.TempPathFactory, children_before: set[int]
+) -> dict[str, dict[str, Any]]:
     base = tmp_path_factory.mktemp("e2e")
     course = base / "course"
     shutil.copytree(ROOT / "assignments", course / "assignments")
@@ -189,10 +197,9 @@ def test_no_secret_leaks_into_any_output(graded: dict[str, Any]) -> None:
             assert canary not in result["stderr"], (name, canary)
 
 
-def test_no_process_is_left_behind(graded: dict[str, Any]) -> None:
-    assert graded  # all runs are finished
-    time.sleep(0.2)
-    leftovers = []
+def _live_children() -> dict[int, bytes]:
+    """This process's live children (a zombie is dead, merely unreaped)."""
+    found = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -202,6 +209,13 @@ def test_no_process_is_left_behind(graded: dict[str, Any]) -> None:
         except OSError:
             continue
         state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if int(ppid) == os.getpid() and state != "Z":  # a zombie is dead, merely unreaped
-            leftovers.append(cmdline[:100])
+        if int(ppid) == os.getpid() and state != "Z":
+            found[int(proc.name)] = cmdline[:100]
+    return found
+
+
+def test_no_process_is_left_behind(graded: dict[str, Any], children_before: set[int]) -> None:
+    assert graded  # every run has finished
+    time.sleep(0.2)
+    leftovers = [cmd for pid, cmd in _live_children().items() if pid not in children_before]
     assert leftovers == []

@@ -154,8 +154,15 @@ def compare_dict(
             actual=f"keys {sorted(map(str, got))}",
         )
     for key, want in expected.items():
-        compare(got[key], want, name=f"{name}[{key!r}]", rtol=rtol, atol=atol,
-                scalar_ok=scalar_ok, hint=hint)
+        compare(
+            got[key],
+            want,
+            name=f"{name}[{key!r}]",
+            rtol=rtol,
+            atol=atol,
+            scalar_ok=scalar_ok,
+            hint=hint,
+        )
 
 
 def _short(arr: np.ndarray[Any, Any]) -> str:

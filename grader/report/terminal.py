@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..results import GradeResult, Outcome
 
 
@@ -9,7 +11,19 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str) -> str:
+    """Student text must not drive the terminal (escape sequences, carriage returns)."""
+    return _CONTROL.sub("?", text)
+
+
 def summary(result: GradeResult, *, report_path: str | None = None, width: int = 100) -> str:
+    return _clean(_summary(result, report_path=report_path, width=width))
+
+
+def _summary(result: GradeResult, *, report_path: str | None, width: int) -> str:
     lines = [
         f"{result.submission} — {result.assignment}: {_fmt(result.score)} / "
         f"{_fmt(result.max_score)} points"

@@ -140,8 +140,9 @@ class Launch:
 class Launcher:
     """Builds child launches for one mode; probes once whether the mode works here."""
 
-    def __init__(self, mode: Mode, *, limits: Limits | None = None,
-                 runtime: Runtime | None = None) -> None:
+    def __init__(
+        self, mode: Mode, *, limits: Limits | None = None, runtime: Runtime | None = None
+    ) -> None:
         self.mode = mode
         self.limits = limits or Limits()
         self.runtime = runtime or Runtime.current()
@@ -151,12 +152,15 @@ class Launcher:
         if self._hidden and self.mode is Mode.PROCESS:
             raise SandboxUnavailable(self._reachability_advice())
         # None where the filter cannot be built (an architecture it does not know).
-        self.seccomp_program: bytes | None = None
-        if seccomp.native_arch() is not None:
-            self.seccomp_program = seccomp.build_filter(allow_fork=self.limits.allow_fork,
-                                                        arches=(seccomp.native_arch() or "",))
-        self._install_seccomp = (seccomp.installer(self.seccomp_program)
-                                 if self.seccomp_program is not None else None)
+        arch = seccomp.native_arch()
+        self.seccomp_program: bytes | None = (
+            seccomp.build_filter(allow_fork=self.limits.allow_fork, arches=(arch,))
+            if arch is not None
+            else None
+        )
+        self._install_seccomp = (
+            seccomp.installer(self.seccomp_program) if self.seccomp_program is not None else None
+        )
 
     # --- runtime reachability --------------------------------------------------------------
 
@@ -206,8 +210,15 @@ class Launcher:
                 "`dnf install bubblewrap`; or grade your own work with `--sandbox process`."
             )
         args = [
-            bwrap, "--unshare-all", "--die-with-parent", "--new-session",
-            "--cap-drop", "ALL", "--clearenv", "--hostname", "sandbox",
+            bwrap,
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "--clearenv",
+            "--hostname",
+            "sandbox",
         ]
         for key, value in SANDBOX_ENV.items():
             args += ["--setenv", key, value]
@@ -222,8 +233,16 @@ class Launcher:
             if os.path.exists(etc):
                 args += ["--ro-bind", etc, etc]
         # /tmp first: a runtime that lives under /tmp (a CI virtualenv) is bound on top of it.
-        args += ["--proc", "/proc", "--dev", "/dev",
-                 "--size", str(self.limits.tmpfs_bytes), "--tmpfs", "/tmp"]
+        args += [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(self.limits.tmpfs_bytes),
+            "--tmpfs",
+            "/tmp",
+        ]
         visible = self._visible_roots()
         for source, dest in visible:
             args += ["--ro-bind", source, dest]
@@ -244,8 +263,9 @@ class Launcher:
         args += ["--chdir", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/"]
         args += self.child_command(fd_in, fd_out)
         preexec = self._preexec_bwrap
-        return Launch(args, {"PATH": "/usr/bin:/bin"}, (fd_in, fd_out, *data_fds), preexec,
-                      data_fds)
+        return Launch(
+            args, {"PATH": "/usr/bin:/bin"}, (fd_in, fd_out, *data_fds), preexec, data_fds
+        )
 
     def _visible_roots(self) -> list[tuple[str, str]]:
         """(source as bwrap sees it, destination inside) for each runtime folder."""
@@ -280,12 +300,18 @@ class Launcher:
         read_req, write_req = os.pipe()
         read_rep, write_rep = os.pipe()
         launch = self.build(read_req, write_rep)
-        argv = launch.argv[: -len(self.child_command(0, 0))] + [
-            self.runtime.python, "-I", "-B", "-c", "import numpy"]
+        base = launch.argv[: -len(self.child_command(0, 0))]
+        argv = [*base, self.runtime.python, "-I", "-B", "-c", "import numpy"]
         try:
-            proc = subprocess.run(argv, env=launch.env, pass_fds=launch.pass_fds,
-                                  preexec_fn=launch.preexec, capture_output=True,
-                                  timeout=timeout, check=False)
+            proc = subprocess.run(
+                argv,
+                env=launch.env,
+                pass_fds=launch.pass_fds,
+                preexec_fn=launch.preexec,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
         except subprocess.TimeoutExpired as exc:
             raise SandboxUnavailable("the sandbox probe did not finish in time") from exc
         except OSError as exc:
@@ -342,11 +368,15 @@ _MS_PRIVATE = 1 << 18
 def _expose(hidden: Sequence[str], roots: Sequence[str]) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
 
-    def mount(source: str | None, target: str, fstype: str | None, flags: int,
-              data: str | None = None) -> None:
+    def mount(
+        source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None
+    ) -> None:
         rc = libc.mount(
-            source.encode() if source else None, target.encode(),
-            fstype.encode() if fstype else None, flags, data.encode() if data else None,
+            source.encode() if source else None,
+            target.encode(),
+            fstype.encode() if fstype else None,
+            flags,
+            data.encode() if data else None,
         )
         if rc != 0:
             err = ctypes.get_errno()

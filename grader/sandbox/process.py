@@ -86,8 +86,9 @@ class ChildProcess:
         try:
             wire.write_record(self.fd_req, dict(header, id=rid), blobs)
         except (BrokenPipeError, OSError) as exc:
+            reason = self._death_reason()  # before our own kill, which would mask it
             self.close()
-            raise ChildGone(self._death_reason()) from exc
+            raise ChildGone(reason) from exc
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -98,8 +99,9 @@ class ChildProcess:
                     f"no answer within {timeout:g} s (time limit)", timed_out=True
                 ) from exc
             except wire.WireEOF as exc:
+                reason = self._death_reason()
                 self.close()
-                raise ChildGone(self._death_reason()) from exc
+                raise ChildGone(reason) from exc
             except wire.WireError as exc:
                 self.close()
                 raise ChildGone(f"the submission's process sent invalid data ({exc})") from exc

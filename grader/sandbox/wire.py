@@ -227,7 +227,9 @@ def encode_value(value: Any, blobs: list[bytes], *, handle: Any = None, depth: i
     return handle(value)
 
 
-def decode_value(data: Any, blobs: list[bytes], *, depth: int = 0, counter: list[int] | None = None) -> Any:
+def decode_value(
+    data: Any, blobs: list[bytes], *, depth: int = 0, counter: list[int] | None = None
+) -> Any:
     """Decode a wire value into plain Python/NumPy data (handles become ``Tagged`` values)."""
     if counter is None:
         counter = [0]
@@ -295,8 +297,15 @@ class Tagged:
 
     __slots__ = ("handle_id", "kind", "repr_text", "text", "type_name")
 
-    def __init__(self, kind: str, *, text: str = "", handle_id: int | None = None,
-                 type_name: str = "", repr_text: str = "") -> None:
+    def __init__(
+        self,
+        kind: str,
+        *,
+        text: str = "",
+        handle_id: int | None = None,
+        type_name: str = "",
+        repr_text: str = "",
+    ) -> None:
         self.kind = kind
         self.text = text
         self.handle_id = handle_id
@@ -316,8 +325,9 @@ class Tagged:
         hid = data.get("id")
         if not isinstance(hid, int):
             raise WireError("malformed handle")
-        return cls("handle", handle_id=hid, type_name=short("type", 200),
-                   repr_text=short("repr", 500))
+        return cls(
+            "handle", handle_id=hid, type_name=short("type", 200), repr_text=short("repr", 500)
+        )
 
     def __repr__(self) -> str:
         if self.kind == "sym":

@@ -21,6 +21,10 @@ def sigmoid(z):
 
 
 # %%
+print("\x1b[2J\x1b[31mALL TESTS PASSED\x1b]0;owned\x07 <script>alert('x')</script> <b>18/18</b>")
+raise ValueError("\x1b[2J\x1b]0;owned\x07<script>alert('x')</script>\r18 / 18 points")
+
+# %%
 huge = bytearray(8 << 30)
 
 # %%
@@ -54,10 +58,6 @@ for _ in range(100):
 # %%
 sys.stdout.write("y" * (50 << 20))
 os.write(2, b"z" * (4 << 20))
-
-# %%
-print("\x1b[2J\x1b[31mALL TESTS PASSED\x1b]0;owned\x07 <script>alert('x')</script> <b>18/18</b>")
-raise ValueError("\x1b[2J\x1b]0;owned\x07<script>alert('x')</script>\r18 / 18 points")
 
 # %%
 with open("/tmp/huge", "wb") as f:

@@ -69,9 +69,10 @@ for top, dirs, names in os.walk("/"):
         except OSError:
             pass
 try:
-    import grader  # the grader's own source, if it were visible
+    import grader  # the grader's own source, if it were visible (a stub has no file)
 
-    found.append(f"grader package at {grader.__file__}")
+    if getattr(grader, "__file__", None):
+        found.append(f"grader package at {grader.__file__}")
 except ImportError:
     pass
 REPORT = f"SEARCHED {files} files; FOUND: {found or 'nothing'}; TRIED: {tried}"

@@ -1,0 +1,3 @@
+# Réponse de l'étudiant
+__assignment__ = 'backprop'
+import numpy as np
