@@ -13,9 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .answers import Answers
 from .assignment import Assignment, find_course_dir, infer_assignment, load_assignment
-from .engine import GradeContext, assemble, load_reference, run_checks
 from .errors import SandboxUnavailable, SpecError, UsageError
 from .remote import Runner, SubmissionProxy, Timeouts
 from .results import GradeResult
@@ -131,6 +129,10 @@ def grade_submission(
             factory.fall_back(f"bubblewrap could not start here ({reason}).")
     assert runner is not None
     warm.join()
+    # pytest and the answer readers load here, after the child has started (see _warm_imports).
+    from .answers import Answers
+    from .engine import GradeContext, assemble, load_reference, run_checks
+
     try:
         proxy = SubmissionProxy(runner)
         ctx = GradeContext(
@@ -176,7 +178,7 @@ def _warm_imports(assignment: Assignment, *, report: bool) -> threading.Thread:
     imports (SymPy, pytest, Hypothesis, nbconvert: most of a single grade's parent time) cost
     no wall time up to the sandbox's start-up time.
     """
-    names = ["pytest", "_pytest.python", "_pytest.fixtures"]
+    names = ["grader.engine", "grader.answers", "_pytest.python", "_pytest.fixtures"]
     kinds = {q.kind for q in assignment.questions}
     if kinds & {"symbolic", "derivation"}:
         names.append("grader.checks.math")
