@@ -15,7 +15,7 @@ import nbformat
 import pytest
 
 from grader.assignment import list_assignments, load_assignment
-from grader.results import GradeResult
+from grader.results import GradeResult, RubricMatch
 from grader.solutions import Case, grade_cases
 from grader.submission import label_of, read_submission
 
@@ -276,3 +276,16 @@ def test_seed_student_grades(graded: dict[str, GradeResult]) -> None:
     assert 0 < derivation.score < derivation.max_score
     final = [c for c in derivation.checks if c.name == "the derivation's final answer"]
     assert final and final[0].score == final[0].max_score
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("aid", sorted(CONTRACT))
+def test_seed_student_text_answers(graded: dict[str, GradeResult], aid: str) -> None:
+    """The seed's text answers earn at least half marks, with the matched items shown."""
+    result = graded[f"{aid}/seed_student.ipynb"]
+    for q in result.questions:
+        if q.kind != "text":
+            continue
+        assert q.score >= q.max_score / 2, f"{aid} question {q.id}: {q.score}/{q.max_score}"
+        items = [d for c in q.checks for d in c.details if isinstance(d, RubricMatch)]
+        assert items and any(i.matched for i in items), f"{aid} question {q.id}"
