@@ -242,6 +242,18 @@ def _text(value: Any, cap: int = 20000) -> str:
     return value[:cap] if isinstance(value, str) else ""
 
 
+def _student_error(reply: dict[str, Any], label: str) -> StudentError:
+    """The student's exception as the child reported it (type, message, their own frames)."""
+    err = reply.get("error")
+    err = err if isinstance(err, dict) else {}
+    return StudentError(
+        _text(err.get("type"), 100) or "Error",
+        _text(err.get("message"), 2000),
+        _text(err.get("traceback"), 8000),
+        call=f"`{label}`",
+    )
+
+
 class RemoteHandle:
     """An object that stayed in the child (it could not be sent as data)."""
 
@@ -364,13 +376,7 @@ class SubmissionProxy:
         if not reply.get("ok"):
             if "missing" in reply:
                 raise MissingDefinition(str(target.get("name")))
-            err = reply.get("error") or {}
-            raise StudentError(
-                _text(err.get("type"), 100) or "Error",
-                _text(err.get("message"), 2000),
-                _text(err.get("traceback"), 8000),
-                call=f"`{label}`",
-            )
+            raise _student_error(reply, label)
         value = self._decode(reply.get("value"), reply_blobs, label)
         args_after = kwargs_after = None
         if return_args:
@@ -390,11 +396,5 @@ class SubmissionProxy:
         op = "item" if "key" in target else "attr"
         reply, blobs = self._runner.request(dict(target, op=op), what=f"`{label}`")
         if not reply.get("ok"):
-            err = reply.get("error") or {}
-            raise StudentError(
-                _text(err.get("type"), 100) or "Error",
-                _text(err.get("message"), 2000),
-                _text(err.get("traceback"), 8000),
-                call=f"`{label}`",
-            )
+            raise _student_error(reply, label)
         return self._decode(reply.get("value"), blobs, label)
