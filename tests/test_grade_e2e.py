@@ -219,3 +219,37 @@ def test_no_process_is_left_behind(graded: dict[str, Any], children_before: set[
     time.sleep(0.2)
     leftovers = [cmd for pid, cmd in _live_children().items() if pid not in children_before]
     assert leftovers == []
+
+
+def _grade_without_bwrap(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PATH="/nonexistent")  # no bwrap to be found
+    return subprocess.run(
+        [sys.executable, "-m", "grader.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def test_without_bubblewrap_grade_falls_back_and_says_so() -> None:
+    proc = _grade_without_bwrap(
+        str(CORPUS / "correct.py"), "-q", "3", "--format", "json", "--no-report"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["sandbox"] == "process"
+    warning = proc.stderr.strip().splitlines()
+    assert len(warning) == 1 and "bubblewrap is not installed" in warning[0]
+    assert "process" in warning[0]
+
+
+def test_without_bubblewrap_a_batch_refuses_the_weak_mode(tmp_path: Path) -> None:
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    shutil.copy(CORPUS / "correct.py", folder / "alice.py")
+    proc = _grade_without_bwrap("batch", str(folder), "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert "bubblewrap is not installed" in proc.stderr
+    assert "Traceback" not in proc.stderr

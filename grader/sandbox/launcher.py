@@ -150,7 +150,9 @@ class Launcher:
         self.run_as = NOBODY if self.is_root else None
         self._hidden = self._unreachable_roots()
         if self._hidden and self.mode is Mode.PROCESS:
-            raise SandboxUnavailable(self._reachability_advice())
+            here = os.path.dirname(os.path.abspath(__file__))
+            if unreachable_component(here, self.run_as or NOBODY):
+                raise SandboxUnavailable(self._reachability_advice())
         # None where the filter cannot be built (an architecture it does not know).
         arch = seccomp.native_arch()
         self.seccomp_program: bytes | None = (
@@ -283,6 +285,8 @@ class Launcher:
         self._drop_privileges()
 
     def _preexec_process(self) -> None:
+        if self._hidden:
+            _expose(self._hidden, self.runtime.roots, in_place=True)
         self._drop_privileges()
         if self._install_seccomp is not None:
             self._install_seccomp()
@@ -365,7 +369,14 @@ _MS_REC = 16384
 _MS_PRIVATE = 1 << 18
 
 
-def _expose(hidden: Sequence[str], roots: Sequence[str]) -> None:
+def _expose(hidden: Sequence[str], roots: Sequence[str], *, in_place: bool = False) -> None:
+    """Bind each hidden runtime folder to /mnt/<i> in a private mount namespace.
+
+    ``in_place`` (process mode, where no bwrap binds them back): then cover each folder that
+    blocks the way (e.g. the 0700 /root) with an empty tmpfs and bind the runtime back at its
+    own path, so the interpreter runs from where it was installed. The covered folder's other
+    contents are thereby hidden from the child too.
+    """
     libc = ctypes.CDLL(None, use_errno=True)
 
     def mount(
@@ -392,6 +403,18 @@ def _expose(hidden: Sequence[str], roots: Sequence[str]) -> None:
             target = f"{_EXPOSE_DIR}/{i}"
             os.mkdir(target, 0o755)
             mount(root, target, None, _MS_BIND | _MS_REC)
+    if not in_place:
+        return
+    covered: set[str] = set()
+    for i, root in enumerate(roots):
+        if root not in hidden:
+            continue
+        blocker = unreachable_component(root)
+        if blocker and blocker not in covered and blocker != "/":
+            mount("tmpfs", blocker, "tmpfs", 0, "size=64k,mode=755")
+            covered.add(blocker)
+        os.makedirs(root, mode=0o755, exist_ok=True)
+        mount(f"{_EXPOSE_DIR}/{i}", root, None, _MS_BIND | _MS_REC)
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
