@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import multiprocessing
 import os
 import shutil
 import sys
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .batch_store import Found, Store, discover, file_hash, output_lock
-from .batch_worker import Done, Task, grade_task, warm_up
+from .batch_worker import Done, Task, grade_task, start_worker
 from .cli import atomic_write
 from .errors import SandboxUnavailable, UsageError
 from .overrides import Override, load_overrides, validate_overrides
@@ -122,8 +123,21 @@ def _make_executor(
         executor: cf.Executor = client.get_executor(pure=False)
         return executor, client.close
     jobs = options.jobs or len(os.sched_getaffinity(0))
-    pool = cf.ProcessPoolExecutor(max_workers=max(1, jobs), initializer=warm_up if warm else None)
+    pool = _local_pool(max(1, jobs), warm=warm)
     return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _local_pool(jobs: int, *, warm: bool) -> cf.ProcessPoolExecutor:
+    """Worker processes that die with this one, so a batch killed with SIGKILL leaves none
+    behind to hold the output lock or a sandbox."""
+    context = multiprocessing.get_context()
+    # The kernel's parent-death signal follows the thread that forked a worker: the caller's,
+    # which outlives the pool. A fork server is the workers' parent instead of us; it exits
+    # when we die, and they with it.
+    parent = None if context.get_start_method() == "forkserver" else os.getpid()
+    return cf.ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=start_worker, initargs=(parent, warm)
+    )
 
 
 def run_tasks(
@@ -167,7 +181,7 @@ def run_tasks(
         close()
     for found, task in sorted(retry, key=lambda ft: ft[1].key):
         # The pool broke while these were queued or running; alone, only the culprit crashes.
-        with cf.ProcessPoolExecutor(max_workers=1) as single:
+        with _local_pool(1, warm=False) as single:
             try:
                 done = single.submit(work, task).result()
             except BrokenProcessPool:

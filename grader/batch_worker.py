@@ -3,13 +3,18 @@
 A worker is a local process of a ``ProcessPoolExecutor`` or a Dask worker. It keeps warm what
 every submission needs (imports, compiled templates, loaded assignments, sandbox launchers),
 runs each submission in its own sandbox, and returns a ``Done``: the result, the report HTML
-and the per-submission JSON texts. It never writes a file (only the parent does) and never
-grades in the weak "process" sandbox unless the batch asked for it by name.
+and the per-submission JSON texts. It never writes a file (only the parent does), never
+outlives the batch that started it, and never grades in the weak "process" sandbox unless the
+batch asked for it by name.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -22,7 +27,9 @@ from .overrides import Override, apply_overrides, overrides_for
 from .report.gradebook import Entry, gradescope_json, result_json, status_of
 from .results import GradeResult
 
-__all__ = ["Done", "Task", "dumps", "grade_task", "warm_up"]
+__all__ = ["Done", "Task", "dumps", "grade_task", "start_worker", "warm_up"]
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,35 @@ class _WorkerState:
 @cache
 def _state() -> _WorkerState:
     return _WorkerState()
+
+
+def start_worker(batch_pid: int | None, warm: bool) -> None:
+    """Initialise a local worker process: die with the batch, then warm up if asked.
+
+    ``batch_pid`` is the batch's own pid when it is the worker's parent (fork or spawn), and
+    None when a fork server stands between them.
+    """
+    die_with_parent(batch_pid)
+    if warm:
+        warm_up()
+
+
+def die_with_parent(parent: int | None) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux; a no-op elsewhere).
+
+    A worker forked by a batch holds the batch's output lock (the descriptor is inherited) and
+    waits on its task queue forever: if it outlived a batch killed with SIGKILL, it would keep
+    its sandbox running and make every re-run refuse the folder. Dying with the batch takes
+    the sandbox along too (bubblewrap runs with ``--die-with-parent``).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return  # cannot fail on Linux for a valid signal; never stop a batch over it
+    if parent is not None and os.getppid() != parent:
+        # The parent died between our fork and the prctl: no signal will come any more.
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def warm_up() -> None:

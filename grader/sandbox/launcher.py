@@ -288,6 +288,10 @@ class Launcher:
         if self._hidden:
             _expose(self._hidden, self.runtime.roots, in_place=True)
         self._drop_privileges()
+        # Die with the grader (bwrap's --die-with-parent does this in the other mode). Set after
+        # the privilege drop: the kernel clears the death signal when credentials change.
+        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
         if self._install_seccomp is not None:
             self._install_seccomp()
 
@@ -364,6 +368,7 @@ def _data_fd(data: bytes) -> int:
 
 _EXPOSE_DIR = "/mnt"
 _CLONE_NEWNS = 0x00020000
+_PR_SET_PDEATHSIG = 1
 _MS_BIND = 4096
 _MS_REC = 16384
 _MS_PRIVATE = 1 << 18
