@@ -6,7 +6,9 @@
 Measures, in one run:
 - `grade` on one backprop notebook (HTML report included): wall time split into start-up
   (interpreter and imports), sandbox (start and cells), checks (parent side), maths (symbolic
-  and derivation checks), report; the median of --repeat runs;
+  and derivation checks), report; the median of --repeat runs; once cold (GRADER_NO_SERVER=1:
+  every run imports everything) and once warm (through a warm grading server started for the
+  benchmark in a folder of its own, stopped at the end); the same two for a `.py` module;
 - `grade batch` over the workload: submissions per second and peak memory (VmHWM) per worker;
 - the floor, `python -c "import numpy; exec(code)"` on the same submissions with the same
   number of workers, so every figure is also a ratio to it.
@@ -18,6 +20,7 @@ never returns.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -28,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -108,12 +112,32 @@ def floor(paths: list[Path], jobs: int) -> float:
 # --- one grade --------------------------------------------------------------------------------
 
 
-def single(path: Path, out: Path, repeat: int) -> dict[str, float]:
+COLD = {**os.environ, "GRADER_NO_SERVER": "1"}
+
+
+@contextlib.contextmanager
+def warm_server(folder: Path) -> Iterator[dict[str, str]]:
+    """A grading server of the benchmark's own; yields the environment that reaches it."""
+    folder.mkdir(mode=0o700)
+    env = {k: v for k, v in os.environ.items() if k != "GRADER_NO_SERVER"}
+    env["GRADER_SERVER_DIR"] = str(folder)
+    command = [sys.executable, "-m", "grader.server"]
+    started = subprocess.run([*command, "start"], env=env, capture_output=True, text=True,
+                             check=False)
+    if started.returncode != 0:
+        raise SystemExit(f"the grading server did not start: {started.stdout}{started.stderr}")
+    try:
+        yield env
+    finally:
+        subprocess.run([*command, "stop"], env=env, capture_output=True, check=False)
+
+
+def single(path: Path, out: Path, repeat: int, env: dict[str, str]) -> dict[str, float]:
     rows = []
     for _ in range(repeat):
         started = time.perf_counter()
         proc = subprocess.run([*GRADE, str(path), "--format", "json", "--output-dir", str(out)],
-                              capture_output=True, text=True, check=False)
+                              capture_output=True, text=True, check=False, env=env)
         wall = time.perf_counter() - started
         data = json.loads(proc.stdout)
         timings = data["timings"]
@@ -200,7 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
         work = Path(tmp)
         paths = make_workload(work / "subs", args.count)
-        one = single(_correct_sources()[0], work / "single", args.repeat)
+        notebook = _correct_sources()[0]
+        module = ROOT / "student_submissions" / "backprop" / "correct_sympy.py"
+        one = single(notebook, work / "single", args.repeat, COLD)
+        module_cold = single(module, work / "single", args.repeat, COLD)
+        with warm_server(work / "server") as env:
+            single(notebook, work / "single", 1, env)  # the server's first worker: not counted
+            one_warm = single(notebook, work / "single", args.repeat, env)
+            module_warm = single(module, work / "single", args.repeat, env)
         floor_s = floor(paths, args.jobs)
         floor_one = floor(paths[:1] * args.repeat, 1) / args.repeat
         b = batch(work / "subs", work / "out", args.jobs)
@@ -209,14 +240,20 @@ def main(argv: list[str] | None = None) -> int:
     figures = {
         "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, "
         f"{os.cpu_count()} cores", "count": args.count, "jobs": args.jobs,
-        "single": one, "floor_single_s": floor_one, "batch_wall_s": b["wall"],
+        "single": one, "single_warm": one_warm, "module_cold_s": module_cold["wall"],
+        "module_warm_s": module_warm["wall"], "floor_single_s": floor_one,
+        "batch_wall_s": b["wall"],
         "batch_per_s": rate, "floor_per_s": floor_rate,
         "batch_vs_floor": floor_rate / rate, "peak_worker_mb": b["peak_worker_mb"],
     }
-    print(f"grade, one backprop notebook (median of {args.repeat}): {one['wall']:.3f} s wall "
-          f"= {one['wall'] / floor_one:.1f}× the floor ({floor_one:.3f} s)")
-    for key in ("startup", "sandbox", "checks", "maths", "report"):
-        print(f"    {key:<8} {one[key]:.3f} s")
+    for label, fig in (("cold", one), ("warm server", one_warm)):
+        print(f"grade, one backprop notebook, {label} (median of {args.repeat}): "
+              f"{fig['wall']:.3f} s wall = {fig['wall'] / floor_one:.1f}× the floor "
+              f"({floor_one:.3f} s)")
+        for key in ("startup", "sandbox", "checks", "maths", "report"):
+            print(f"    {key:<8} {fig[key]:.3f} s")
+    print(f"grade, one .py module ({module.name}): cold {module_cold['wall']:.3f} s, "
+          f"warm server {module_warm['wall']:.3f} s wall")
     print(f"grade batch, {args.count} submissions, {args.jobs} workers: {b['wall']:.1f} s, "
           f"{rate:.1f} submissions/s (floor {floor_rate:.1f}/s: {floor_rate / rate:.2f}× slower)")
     print(f"peak memory per worker: {b['peak_worker_mb']:.0f} MB")

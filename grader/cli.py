@@ -83,6 +83,12 @@ def _grade_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="grade as a student's copy would: public checks only",
     )
+    p.add_argument(
+        "--no-server",
+        action="store_true",
+        help="grade in this process: neither use nor start the warm background server "
+        "(also GRADER_NO_SERVER=1)",
+    )
     return p
 
 
@@ -144,7 +150,20 @@ def _cmd_grade(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The ``grade`` command. From the command line (``argv`` None), ``grade FILE`` goes
+    through the warm grading server when one runs, and starts one when none does."""
+    if argv is None:
+        args = sys.argv[1:]
+        if not (args and args[0] in SUBCOMMANDS):
+            from .server import grade_via_server
+
+            return grade_via_server(args, run)
+        return run(args)
+    return run(list(argv))
+
+
+def run(argv: list[str]) -> int:
+    """Run the command in this process (the server's workers call this too)."""
     try:
         if argv and argv[0] in SUBCOMMANDS:
             command, rest = argv[0], argv[1:]

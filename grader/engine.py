@@ -81,6 +81,24 @@ def _setup_hypothesis() -> None:
         ],
     )
     settings.load_profile("grader")
+    _no_local_constants()
+
+
+def _no_local_constants() -> None:
+    """Keep Hypothesis from drawing examples from constants in whatever local modules are loaded.
+
+    Hypothesis mixes in literals from loaded modules outside site-packages (so: the grader in an
+    editable install, check files, whatever ran before in a worker). The same check would then
+    see different examples in `grade`, a batch worker or the warm server. Only its built-in
+    constants are kept. (An internal hook: if it moves, examples merely vary more.)
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - a future Hypothesis without it
+        return
+    if hasattr(providers, "_get_local_constants") and hasattr(providers, "Constants"):
+        empty = providers.Constants()
+        providers._get_local_constants = lambda: empty
 
 
 @dataclass

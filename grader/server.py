@@ -1,0 +1,914 @@
+"""The warm grading server: ``grade FILE`` without paying for the imports every time.
+
+It works like ``dmypy`` or the Gradle daemon. A server process imports everything a grade
+needs once (SymPy, pytest, Hypothesis, nbconvert and its compiled templates), then listens on
+a Unix socket in a folder private to the user. For each ``grade FILE`` the client sends its
+argv, working folder, umask and environment, and passes its stdin, stdout and stderr
+(SCM_RIGHTS). The server forks a worker that takes all of these on and runs the ordinary
+in-process CLI (``grader.cli.run``), which starts a fresh sandbox child for this one
+submission; the server sends the worker's exit code back and the client exits with it.
+
+With no server running, the client grades in-process as before and then starts one in the
+background. ``GRADER_NO_SERVER=1`` or ``--no-server`` turns all of this off;
+``GRADER_SERVER_DIR`` names the socket folder, ``GRADER_SERVER_IDLE`` the idle timeout in
+seconds. ``python -m grader.server {start,status,stop}`` manages the server by hand.
+
+This module never executes anything a client sends (argv only reaches the CLI parser), never
+serves another user (a 0700 folder owned by the user, and SO_PEERCRED on every connection),
+never forks while it has a thread, never grades in the server process itself nor reuses a
+worker, and never outlives its idle timeout or a change to the installed grader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import signal
+import socket
+import stat
+import struct
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .errors import UsageError
+
+__all__ = ["Refused", "grade_via_server", "main", "private_folder", "socket_path"]
+
+ENV_DISABLE = "GRADER_NO_SERVER"
+ENV_DIR = "GRADER_SERVER_DIR"
+ENV_IDLE = "GRADER_SERVER_IDLE"
+DEFAULT_IDLE = 600.0
+PACKAGE = Path(__file__).resolve().parent
+# Packages whose upgrade makes the server's imported code stale, besides the grader itself.
+DEPENDENCIES = ("numpy", "sympy", "mpmath", "nbconvert", "nbformat", "jinja2", "pytest",
+                "hypothesis", "mistune", "pygments", "snowballstemmer")  # fmt: skip
+_MAGIC = b"GRD1"
+_HEAD = struct.Struct("!4sI")
+_MAX_REQUEST = 4 << 20
+_GRACE = 3.0  # seconds from SIGINT to SIGKILL for a worker whose client was interrupted
+_START_WAIT = 60.0  # how long a client waits for a busy or warming server to take its request
+_MAX_LOG = 256 * 1024
+
+
+class Refused(Exception):
+    """The socket folder is not private to this user, so no server is used."""
+
+
+# --- where the server lives --------------------------------------------------------------------
+
+
+def private_folder() -> Path:
+    """The socket folder, created 0700; raises Refused if it is not the user's alone."""
+    explicit = os.environ.get(ENV_DIR)
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if explicit:
+        folder = Path(explicit)
+    elif runtime and os.path.isabs(runtime):
+        folder = Path(runtime) / "grader"
+    else:
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = Path(cache) / "grader" / "server"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(folder)
+    except OSError as exc:
+        raise Refused(f"cannot create the server folder {folder}: {exc.strerror}") from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise Refused(f"the server folder {folder} is not a folder")
+    if st.st_uid != os.geteuid():
+        raise Refused(
+            f"the server folder {folder} belongs to uid {st.st_uid}, not to you "
+            f"(uid {os.geteuid()})"
+        )
+    if st.st_mode & 0o077:
+        raise Refused(
+            f"the server folder {folder} is open to other users "
+            f"(mode {stat.S_IMODE(st.st_mode):o}); `chmod 700` it"
+        )
+    return folder
+
+
+def identity() -> str:
+    """What one server serves: this user, this grader installation, this Python."""
+    python = os.path.realpath(sys.executable)
+    return f"uid={os.geteuid()} grader={PACKAGE} python={python} {sys.version}"
+
+
+def socket_path(folder: Path) -> Path:
+    """The socket of this identity's server in ``folder``."""
+    digest = hashlib.sha256(identity().encode()).hexdigest()[:16]
+    return folder / f"grade-{digest}.sock"
+
+
+def fingerprint() -> str:
+    """Changes when a file of the grader, a dependency's package or the Python binary does."""
+    from importlib.util import find_spec
+
+    h = hashlib.sha256(identity().encode())
+    files = [p for p in PACKAGE.rglob("*") if "__pycache__" not in p.parts]
+    files.append(Path(os.path.realpath(sys.executable)))
+    for name in DEPENDENCIES:
+        spec = find_spec(name)
+        if spec is not None and spec.origin:
+            files.append(Path(spec.origin))
+    for path in sorted(files):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        h.update(f"{path}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
+    return h.hexdigest()
+
+
+def _peer_uid(sock: socket.socket) -> int:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
+
+
+# --- the wire: one request (with fds) from the client, JSON lines back ---------------------------
+
+
+def _send_request(sock: socket.socket, request: dict[str, Any], fds: Sequence[int] = ()) -> None:
+    body = json.dumps(request).encode()
+    data = _HEAD.pack(_MAGIC, len(body)) + body
+    sent = socket.send_fds(sock, [data], list(fds)) if fds else sock.send(data)
+    if sent < len(data):  # (an empty send to a server that already answered would fail)
+        sock.sendall(data[sent:])
+
+
+def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    """The request and the fds that came with it; ValueError if it is malformed."""
+    data, fds, flags, _ = socket.recv_fds(conn, 65536, 3)
+    try:
+        if flags & socket.MSG_CTRUNC:
+            raise ValueError("passed fds were truncated")
+        if len(data) < _HEAD.size or data[:4] != _MAGIC:
+            raise ValueError("not a grader request")
+        _, size = _HEAD.unpack_from(data)
+        if size > _MAX_REQUEST:
+            raise ValueError(f"request of {size} bytes is too large")
+        while len(data) < _HEAD.size + size:
+            more = conn.recv(_HEAD.size + size - len(data))
+            if not more:
+                raise ValueError("request cut short")
+            data += more
+        request = json.loads(data[_HEAD.size :])
+        if not isinstance(request, dict) or request.get("op") not in ("grade", "status", "stop"):
+            raise ValueError("unknown request")
+        if request["op"] == "grade":
+            _validate_grade(request, fds)
+        return request, fds
+    except (ValueError, struct.error) as exc:
+        for fd in fds:
+            os.close(fd)
+        raise ValueError(str(exc)) from exc
+
+
+def _validate_grade(request: dict[str, Any], fds: list[int]) -> None:
+    argv, env, umask = request.get("argv"), request.get("env"), request.get("umask")
+    if len(fds) != 3:
+        raise ValueError(f"{len(fds)} fds passed, 3 needed")
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        raise ValueError("argv must be a list of strings")
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+    ):
+        raise ValueError("env must map strings to strings")
+    if not isinstance(request.get("cwd"), str) or not isinstance(umask, int):
+        raise ValueError("cwd and umask are missing")
+    if not 0 <= umask <= 0o777:
+        raise ValueError(f"umask {umask} out of range")
+    if not isinstance(request.get("dont_write_bytecode"), bool):
+        raise ValueError("dont_write_bytecode must be true or false")
+    stdio = request.get("stdio")
+    if not (
+        isinstance(stdio, list)
+        and len(stdio) == 3
+        and all(
+            isinstance(s, list) and len(s) == 4 and [type(v) for v in s] == [str, str, bool, bool]
+            for s in stdio
+        )
+    ):
+        raise ValueError("stdio must be three [encoding, errors, line_buffering, write_through]")
+
+
+def _reply(conn: socket.socket, message: dict[str, Any]) -> None:
+    try:
+        conn.sendall(json.dumps(message).encode() + b"\n")
+    except OSError:
+        pass  # the client went away; nobody is left to tell
+
+
+class _Lines:
+    """JSON objects, one per line, read from a socket; None at end of stream."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def next(self) -> dict[str, Any] | None:
+        while b"\n" not in self.buffer:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        message = json.loads(line)
+        return message if isinstance(message, dict) else {}
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+def disabled(argv: Sequence[str]) -> bool:
+    """``GRADER_NO_SERVER`` or ``--no-server`` (argparse accepts its unambiguous prefixes)."""
+    if os.environ.get(ENV_DISABLE, "") not in ("", "0") or not hasattr(socket, "SO_PEERCRED"):
+        return True  # (without SO_PEERCRED, Linux's, the peer's user cannot be checked)
+    for arg in argv:
+        if arg == "--":
+            break
+        if len(arg) >= len("--no-se") and "--no-server".startswith(arg):
+            return True
+    return False
+
+
+def idle_timeout() -> float:
+    """Seconds a server waits for work before it exits: ``GRADER_SERVER_IDLE`` or 10 minutes."""
+    raw = os.environ.get(ENV_IDLE, "")
+    if not raw:
+        return DEFAULT_IDLE
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise UsageError(f"{ENV_IDLE}={raw!r} must be a positive number of seconds")
+    return value
+
+
+def grade_via_server(argv: list[str], run: Callable[[list[str]], int]) -> int:
+    """Grade through the warm server if one answers; else ``run(argv)`` here and start one."""
+    real_stdio = sys.stdout is sys.__stdout__ and sys.stderr is sys.__stderr__
+    if disabled(argv) or not real_stdio:
+        return run(argv)
+    try:
+        idle = idle_timeout()
+        path = socket_path(private_folder())
+    except Refused as exc:
+        print(f"grade: warning: {exc}; grading without the server", file=sys.stderr)
+        return run(argv)
+    except UsageError as exc:
+        print(f"grade: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        code, start = _ask(path, argv)
+    except KeyboardInterrupt:
+        print("grade: interrupted", file=sys.stderr)
+        return 130
+    if code is not None:
+        return code
+    code = run(argv)
+    if start and code != 130:  # not after a Ctrl-C
+        _start_server(path, idle)
+    return code
+
+
+def _ask(path: Path, argv: list[str]) -> tuple[int | None, bool]:
+    """(exit code, False) when the server graded; (None, start a server?) when it did not."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        try:
+            sock.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            return None, True
+        except OSError:
+            return None, False  # e.g. a path too long for a socket: grade here, quietly
+        try:
+            for fd in (0, 1, 2):
+                os.fstat(fd)
+            cwd = os.getcwd()
+        except OSError:
+            return None, False
+        if _peer_uid(sock) != os.geteuid():
+            return None, False
+        umask = os.umask(0o022)
+        os.umask(umask)
+        streams = (sys.stdin, sys.stdout, sys.stderr)
+        request = {
+            "op": "grade",
+            "identity": identity(),
+            "argv": argv,
+            "cwd": cwd,
+            "env": dict(os.environ),
+            "umask": umask,
+            "dont_write_bytecode": sys.dont_write_bytecode,  # -B or PYTHONDONTWRITEBYTECODE
+            "stdio": [
+                [
+                    getattr(s, "encoding", None) or "utf-8",
+                    getattr(s, "errors", None) or "strict",
+                    bool(getattr(s, "line_buffering", False)),
+                    bool(getattr(s, "write_through", False)),
+                ]
+                for s in streams
+            ],
+        }
+        sock.settimeout(_START_WAIT)
+        _send_request(sock, request, (0, 1, 2))
+        return _await(sock)
+    except (OSError, ValueError):
+        return None, True  # nothing started: the server died or hung before our turn
+    finally:
+        sock.close()
+
+
+def _await(sock: socket.socket) -> tuple[int | None, bool]:
+    lines = _Lines(sock)
+    started = interrupted = False
+    while True:
+        try:
+            message = lines.next()
+        except KeyboardInterrupt:
+            if not started or interrupted:
+                raise  # closing the socket tells the server to drop or kill the worker
+            sock.sendall(b"I")  # the server interrupts the worker; its exit code follows
+            interrupted = True
+            continue
+        except (OSError, ValueError):
+            if not started:
+                raise
+            message = None
+        if message is None:
+            if not started:
+                return None, True
+            print("grade: internal error: the grading server went away", file=sys.stderr)
+            return 3, False
+        if "started" in message:
+            started = True
+            sock.settimeout(None)
+        elif "fallback" in message:
+            return None, True
+        elif "exit" in message:
+            if message.get("message"):
+                print(message["message"], file=sys.stderr)
+            return int(message["exit"]), False
+
+
+def _start_server(path: Path, idle: float) -> None:
+    """Start a server in the background: its own session, stdio on /dev/null, cwd /."""
+    import subprocess
+
+    # -P: no folder of the client's is put on sys.path; the grader's own root is, by name.
+    boot = (
+        "import sys; root = sys.argv[1]; root in sys.path or sys.path.insert(0, root); "
+        "from grader.server import main; sys.exit(main(sys.argv[2:]))"
+    )
+    argv = [sys.executable, "-P", "-c", boot, str(PACKAGE.parent), "serve", "--detach",
+            "--socket", str(path), "--idle", repr(idle)]  # fmt: skip
+    try:
+        subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd="/",
+            start_new_session=True,
+        )
+    except OSError:
+        pass  # no server this time; the next run tries again
+
+
+# --- the server ------------------------------------------------------------------------------
+
+# What a grade imports, loaded once in the server so that no worker pays for it again. Of the
+# grader's own modules only those a grade loads before its checks run: Hypothesis draws
+# "local constants" from every loaded module outside site-packages (the grader too, when it
+# is installed editable), so one more module here could change the examples it draws.
+WARM_MODULES = (
+    "numpy", "numpy.random", "sympy", "sympy.combinatorics", "sympy.sets.setexpr",
+    "sympy.tensor.tensor", "nbformat", "pytest", "_pytest._argcomplete", "hypothesis",
+    "hypothesis.internal.conjecture.optimiser", "mistune.plugins.def_list",
+    "mistune.plugins.task_lists", "mistune.plugins.url", "pygments.styles.default",
+    "xml.dom.minidom", "secrets", "encodings.unicode_escape",
+    "grader.cli", "grader.grading", "grader.engine", "grader.answers", "grader.checks.math",
+    "grader.checks.text", "grader.report.html",
+)  # fmt: skip
+
+
+def warm_up() -> list[str]:
+    """Import what a grade needs and compile the report's templates; return what failed."""
+    import importlib
+
+    names = list(WARM_MODULES)
+    try:
+        from _pytest.config import default_plugins
+
+        names += [f"_pytest.{name}" for name in default_plugins]
+    except ImportError:
+        pass
+    failed = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # only a head start: a worker reports the error as before
+            failed.append(f"import {name}: {exc!r}")
+    try:
+        from .report import cells
+        from .report.html import prepare
+
+        prepare()
+        # First-use caches of the notebook cells' rendering (Pygments compiles ~100 regexes),
+        # and the schema validator nbconvert compiles for the report's notebook (~0.1 s).
+        for helper in ("_pygments", "_renderer_class"):
+            getattr(cells, helper, lambda: None)()
+        import nbformat
+
+        get_validator: Any = nbformat.validator.get_validator  # untyped
+        get_validator(4, nbformat.v4.nbformat_minor, relax_add_props=True)  # nbconvert's
+    except Exception as exc:
+        failed.append(f"report templates: {exc!r}")
+    try:
+        # Hypothesis' first example collects the constants of every loaded "local" module (a
+        # path lookup per module, a parse per local one), adding modules it has not seen yet.
+        # Collected here, a worker only adds the check files: the same union, ~0.1 s sooner.
+        # Its cache files go to ./.hypothesis, so the cwd is the private folder meanwhile.
+        from hypothesis.internal.conjecture.providers import _get_local_constants
+        from hypothesis.internal.constants_ast import is_local_module_file
+
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None)
+            if isinstance(path, str):
+                is_local_module_file(path)
+        _get_local_constants()
+    except Exception as exc:
+        failed.append(f"hypothesis constants: {exc!r}")
+    return failed
+
+
+def _thread_count() -> int:
+    """Threads of this process as the kernel sees them (native ones included)."""
+    import threading
+
+    try:
+        return max(len(os.listdir("/proc/self/task")), threading.active_count())
+    except OSError:
+        return threading.active_count()
+
+
+@dataclass
+class _Job:
+    conn: socket.socket
+    listening: bool = True  # the client's end is watched for an interrupt or hang-up
+    interrupted: bool = False
+    kill_at: float | None = None
+
+
+@dataclass
+class Server:
+    """One server: accept, fork a worker per grade, send back its exit code, stop when idle."""
+
+    path: Path
+    idle: float = DEFAULT_IDLE
+    log_file: bool = False  # stderr to <socket>.log (a detached server's is /dev/null)
+    jobs: dict[int, _Job] = field(default_factory=dict)
+    closing: bool = False
+    stop_requested: bool = False
+    served: int = 0
+
+    def run(self) -> int:
+        """Serve until idle or stale; 0 also when another server already holds the socket."""
+        import gc
+        import selectors
+
+        for fd in (0, 1, 2):  # so that no fd a client passes can land on 0, 1 or 2
+            try:
+                os.fstat(fd)
+            except OSError:
+                os.dup2(os.open(os.devnull, os.O_RDWR), fd)
+        os.chdir("/")
+        os.umask(0o077)
+        self.ident = identity()
+        self.started = time.time()
+        self.last = time.monotonic()
+        if not self._listen():
+            return 0
+        if self.log_file:  # opened only now: a server that lost the race keeps out of it
+            log = os.open(self.path.with_suffix(".log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            if os.fstat(log).st_size > _MAX_LOG:
+                os.ftruncate(log, 0)  # a few lines per server: this takes a long time
+            os.dup2(log, 2)
+            os.close(log)
+        # Taken before the imports: a file edited while they run counts as a change.
+        self.fingerprint = fingerprint()
+        os.chdir(self.path.parent)
+        self.warm_failures = warm_up()
+        os.chdir("/")
+        for failure in self.warm_failures:
+            self._log(f"warm-up: {failure}")
+        gc.collect()
+        gc.freeze()  # the workers' collector then never touches (and copies) these pages
+        # NumPy's OpenBLAS runs a thread pool that it stops around a fork (pthread_atfork)
+        # and restarts only when used: one throwaway fork leaves the server single-threaded.
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        self.wake_r, wake_w = os.pipe()
+        self.wake_w = wake_w
+        for fd in (self.wake_r, wake_w):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # wakes the selector
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.listener, selectors.EVENT_READ, "listen")
+        self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
+        self._log(f"serving {self.path} (pid {os.getpid()}, idle timeout {self.idle:g} s)")
+        try:
+            self._loop()
+        finally:
+            self._close_listener("exiting")
+        return 0
+
+    def _on_stop_signal(self, signum: int, frame: object) -> None:
+        self.stop_requested = True
+
+    def _log(self, message: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{stamp} grade server: {message}", file=sys.stderr, flush=True)
+
+    def _listen(self) -> bool:
+        """Take the lock beside the socket, replace a stale socket file, bind and listen."""
+        import fcntl
+
+        st = os.lstat(self.path.parent)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            self._log(f"{self.path.parent} is not private to this user; not serving")
+            return False
+        self.lock_fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.lock_fd)
+            return False  # another server runs (or is starting) for this socket
+        try:
+            if not stat.S_ISSOCK(os.lstat(self.path).st_mode):
+                self._log(f"{self.path} exists and is not a socket; not serving")
+                return False
+            os.unlink(self.path)  # no server holds the lock, so nobody listens on it
+        except FileNotFoundError:
+            pass
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(self.path))
+        # Clients that connect during the warm-up wait in the backlog instead of grading alone.
+        self.listener.listen(64)
+        self.inode = os.lstat(self.path).st_ino
+        return True
+
+    def _close_listener(self, reason: str) -> None:
+        """Stop taking requests and free the socket name at once; running grades finish."""
+        if self.closing or not hasattr(self, "listener"):
+            return
+        self.closing = True
+        self._log(f"closing: {reason}")
+        try:
+            if os.lstat(self.path).st_ino == self.inode:
+                os.unlink(self.path)
+        except OSError:
+            pass
+        if hasattr(self, "sel"):
+            self.sel.unregister(self.listener)
+        self.listener.close()
+        os.close(self.lock_fd)  # a fresh server may take over while these grades finish
+
+    def _loop(self) -> None:
+        while True:
+            if self.stop_requested:
+                self._close_listener("asked to stop")
+            now = time.monotonic()
+            if not self.jobs and (self.closing or now - self.last >= self.idle):
+                self._close_listener(f"idle for {self.idle:g} s")
+                return
+            deadlines = [j.kill_at for j in self.jobs.values() if j.kill_at is not None]
+            if not self.jobs and not self.closing:
+                deadlines.append(self.last + self.idle)
+            timeout = max(0.0, min(deadlines) - now) if deadlines else None
+            for key, _ in self.sel.select(timeout):
+                if key.data == "listen":
+                    self._accept()
+                elif key.data == "wake":
+                    while True:
+                        try:
+                            if not os.read(self.wake_r, 512):
+                                break
+                        except BlockingIOError:
+                            break
+                else:
+                    self._from_client(int(key.data))
+            self._reap()
+            now = time.monotonic()
+            for pid, job in self.jobs.items():
+                if job.kill_at is not None and now >= job.kill_at:
+                    job.kill_at = None
+                    _signal(pid, signal.SIGKILL)
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        self.last = time.monotonic()
+        conn.settimeout(10.0)
+        try:
+            uid = _peer_uid(conn)
+            if uid != os.geteuid():
+                self._log(f"refused a connection from uid {uid}")
+                conn.close()
+                return
+            request, fds = _read_request(conn)
+        except (OSError, ValueError) as exc:
+            self._log(f"bad request: {exc}")
+            conn.close()
+            return
+        if request["op"] == "grade":
+            self._grade(conn, request, fds)
+            return
+        if request["op"] == "status":
+            _reply(conn, self._status())
+        else:
+            _reply(conn, {"stopping": True})
+            self.stop_requested = True
+        conn.close()
+
+    def _status(self) -> dict[str, Any]:
+        return {"running": True, "pid": os.getpid(), "socket": str(self.path),
+                "identity": self.ident, "since": self.started, "grading": len(self.jobs),
+                "threads": _thread_count(), "served": self.served,
+                "fingerprint": self.fingerprint,
+                "idle_timeout": self.idle, "warm_failures": self.warm_failures}  # fmt: skip
+
+    def _refusal(self, request: dict[str, Any]) -> tuple[str, bool] | None:
+        """Why this server must not grade the request, and whether it must exit too."""
+        if request.get("identity") != self.ident:
+            return "the request is for another grader installation or Python", False
+        if fingerprint() != self.fingerprint:
+            return "the installed grader changed since this server started", True
+        if _thread_count() != 1:
+            return "the server has threads, so it cannot fork safely", True
+        return None
+
+    def _grade(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
+        import selectors
+
+        try:
+            refusal = self._refusal(request)
+            if refusal is not None:
+                _reply(conn, {"fallback": refusal[0]})
+                conn.close()
+                if refusal[1]:
+                    self._close_listener(refusal[0])
+                return
+            if _client_left(conn):
+                conn.close()
+                return
+            try:
+                pid = os.fork()
+            except OSError as exc:
+                _reply(conn, {"fallback": f"cannot fork a worker: {exc.strerror}"})
+                conn.close()
+                return
+            if pid == 0:
+                self._worker(conn, fds, request)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        conn.settimeout(None)
+        self.served += 1
+        self.jobs[pid] = _Job(conn)
+        _reply(conn, {"started": pid})
+        self.sel.register(conn, selectors.EVENT_READ, pid)
+
+    def _from_client(self, pid: int) -> None:
+        """The client sent an interrupt (Ctrl-C) or hung up: SIGINT now, SIGKILL soon."""
+        job = self.jobs.get(pid)
+        if job is None:
+            return
+        try:
+            data = job.conn.recv(64)
+        except OSError:
+            data = b""
+        if not data:
+            self.sel.unregister(job.conn)
+            job.listening = False
+        if not job.interrupted:
+            job.interrupted = True
+            job.kill_at = time.monotonic() + _GRACE
+            _signal(pid, signal.SIGINT)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            job = self.jobs.pop(pid, None)
+            if job is None:
+                continue
+            self.last = time.monotonic()
+            code = os.waitstatus_to_exitcode(status)
+            reply: dict[str, Any] = {"exit": code}
+            if code < 0:
+                reply["exit"] = 130 if job.interrupted else 3
+                if not job.interrupted:
+                    name = signal.Signals(-code).name if -code in signal.valid_signals() else ""
+                    reply["message"] = (
+                        f"grade: internal error: the grading worker died ({name or -code})"
+                    )
+            if job.listening:
+                self.sel.unregister(job.conn)
+            _reply(job.conn, reply)
+            job.conn.close()
+
+    def _worker(self, conn: socket.socket, fds: list[int], request: dict[str, Any]) -> NoReturn:
+        """The forked child: become the client's process and run the ordinary CLI."""
+        code = 3
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            # Nothing of the server's may leak into the grade (or keep its socket alive).
+            self.sel.close()
+            self.listener.close()
+            for job in self.jobs.values():
+                job.conn.close()
+            conn.close()
+            for fd in (self.wake_r, self.wake_w, -1 if self.closing else self.lock_fd):
+                if fd >= 0:
+                    os.close(fd)
+            for target, fd in enumerate(fds):
+                os.dup2(fd, target)
+            for fd in fds:
+                if fd > 2:
+                    os.close(fd)
+            code = _run_request(request)
+        except KeyboardInterrupt:
+            code = 130
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            code = 3
+        finally:
+            os._exit(code)
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _client_left(conn: socket.socket) -> bool:
+    """True if the client hung up while its request waited (it is grading on its own)."""
+    conn.setblocking(False)  # with a timeout set, recv would wait for data first
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        conn.setblocking(True)
+
+
+def _run_request(request: dict[str, Any]) -> int:
+    """In the worker: take on the client's cwd, environment and stdio, then run the CLI."""
+    import io
+    import locale
+
+    streams = []
+    for fd, (encoding, errors, line_buffering, write_through) in enumerate(request["stdio"]):
+        binary = open(fd, "rb" if fd == 0 else "wb", closefd=False)
+        streams.append(
+            io.TextIOWrapper(
+                binary,
+                encoding=encoding,
+                errors=errors,
+                line_buffering=line_buffering,
+                write_through=write_through,
+            )
+        )
+    sys.stdin, sys.stdout, sys.stderr = streams
+    try:
+        os.chdir(request["cwd"])
+    except OSError as exc:
+        print(f"grade: error: cannot enter {request['cwd']}: {exc.strerror}", file=sys.stderr)
+        return 2
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.umask(request["umask"])
+    sys.dont_write_bytecode = request["dont_write_bytecode"]  # pytest's rewritten checks too
+    time.tzset()
+    try:
+        locale.setlocale(locale.LC_CTYPE, "")
+    except locale.Error:
+        pass
+    argv = request["argv"]
+    sys.argv = ["grade", *argv]
+    from .cli import run
+
+    try:
+        code = run(argv)
+    except SystemExit as exc:  # argparse's --help and usage errors
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    return code
+
+
+# --- by hand: python -m grader.server ---------------------------------------------------------
+
+
+def _ask_op(path: Path, op: str) -> dict[str, Any] | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(_START_WAIT)
+    try:
+        sock.connect(str(path))
+        if _peer_uid(sock) != os.geteuid():
+            return None
+        _send_request(sock, {"op": op})
+        return _Lines(sock).next()
+    except (OSError, ValueError):
+        return None
+    finally:
+        sock.close()
+
+
+def _stop(path: Path) -> None:
+    _ask_op(path, "stop")
+    deadline = time.monotonic() + _START_WAIT
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m grader.server start|status|stop``; ``serve`` is how a server is started."""
+    parser = argparse.ArgumentParser(
+        prog="python -m grader.server", description="The warm server behind `grade FILE`."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    start = sub.add_parser("start", help="start a server (if none runs) and wait until it answers")
+    start.add_argument("--timeout", type=float, default=_START_WAIT)
+    sub.add_parser("status", help="print the running server's state; exit 1 if none runs")
+    sub.add_parser("stop", help="stop the server once its running grades are done")
+    serve = sub.add_parser("serve", help="run the server in this process")
+    serve.add_argument("--socket", required=True)
+    serve.add_argument("--idle", type=float, default=DEFAULT_IDLE)
+    serve.add_argument("--detach", action="store_true", help="fork into the background first")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        if args.detach and os.fork() > 0:
+            os._exit(0)  # the second fork: the server is no session leader, and no one's child
+        return Server(Path(args.socket), idle=args.idle, log_file=args.detach).run()
+    try:
+        path = socket_path(private_folder())
+        idle = idle_timeout()
+    except (Refused, UsageError) as exc:
+        print(f"grade: error: {exc}", file=sys.stderr)
+        return 2
+    state = _ask_op(path, "status")
+    if args.command == "start" and state is not None and state.get("fingerprint") != fingerprint():
+        _stop(path)  # it would only hand the first grade back and exit
+        state = None
+    if args.command == "start":
+        if state is None:
+            _start_server(path, idle)
+            deadline = time.monotonic() + args.timeout
+            while state is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+                state = _ask_op(path, "status")
+    elif args.command == "stop" and state is not None:
+        _stop(path)
+    print(json.dumps(state or {"running": False}))
+    return 0 if state is not None else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
