@@ -96,8 +96,9 @@ def _no_local_constants() -> None:
         from hypothesis.internal.conjecture import providers
     except ImportError:  # pragma: no cover - a future Hypothesis without it
         return
-    if hasattr(providers, "_get_local_constants") and hasattr(providers, "Constants"):
-        empty = providers.Constants()
+    constants = getattr(providers, "Constants", None)
+    if hasattr(providers, "_get_local_constants") and constants is not None:
+        empty = constants()
         providers._get_local_constants = lambda: empty
 
 
