@@ -71,7 +71,7 @@ def _setup_hypothesis() -> None:
         derandomize=True,
         database=None,
         deadline=None,
-        max_examples=20,
+        max_examples=12,
         print_blob=False,
         suppress_health_check=[
             HealthCheck.function_scoped_fixture,

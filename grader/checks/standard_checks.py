@@ -112,6 +112,12 @@ def reference_answers(assignment: Assignment) -> Mapping[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def scans() -> dict[str, Any]:
+    """Each multi-equation answer is scanned once for all the derivatives it should name."""
+    return {}
+
+
+@pytest.fixture(scope="session")
 def derivations() -> dict[str, Any]:
     """Each derivation is judged once and shared by its two checks."""
     return {}
@@ -172,7 +178,9 @@ def check_text_answer(
 # --- symbolic ---------------------------------------------------------------------------------
 
 
-def _student_reading(q: Question, name: str, answers: Answers, table: Any) -> tuple[Any, Answer]:
+def _student_reading(
+    q: Question, name: str, answers: Answers, table: Any, scans: dict[str, Any]
+) -> tuple[Any, Answer]:
     from grader.checks.math import ReadError, read, read_value, scan_derivative_equations
 
     if name:
@@ -188,8 +196,12 @@ def _student_reading(q: Question, name: str, answers: Answers, table: Any) -> tu
     m = _DERIVATIVE_NAME.match(name)
     if m is None:
         raise SpecError(f"question {q.id}: answer name {name!r} must look like dL_dw1")
-    found = scan_derivative_equations(ans.text, table, {name: (m["num"], m["den"])})
-    value = found.get(name)
+    if q.id not in scans:  # one pass over the answer finds every derivative it names
+        wanted = {
+            n: (d["num"], d["den"]) for n in q.answer_names if (d := _DERIVATIVE_NAME.match(n))
+        }
+        scans[q.id] = scan_derivative_equations(ans.text, table, wanted)
+    value = scans[q.id].get(name)
     if value is None:
         raise CheckFailed(
             f"{_pretty(name)} was not found in your answer to question {q.id}",
@@ -209,6 +221,7 @@ def check_symbolic_answer(
     reference_answers: Mapping[str, Any],
     record: CheckRecorder,
     seed: int,
+    scans: dict[str, Any],
 ) -> None:
     """your formula is equivalent to the correct one (checked numerically and symbolically)"""
     from grader.checks.math import Variant, Verdict, diagnose, equivalent, read
@@ -216,7 +229,7 @@ def check_symbolic_answer(
     qid, name = part
     q = assignment.question(qid)
     expected = _expected(reference_answers, qid, name or "answer")
-    reading, ans = _student_reading(q, name, answers, symbol_table)
+    reading, ans = _student_reading(q, name, answers, symbol_table, scans)
     _note_source(answers, q, ans)
     label = _pretty(name) if name else f"answer {qid}"
     want = read(expected, symbol_table)
