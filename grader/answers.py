@@ -47,8 +47,11 @@ class Answers:
         if not stripped:
             return True
         lowered = stripped.lower()
+        # A long placeholder left at the start ("YOUR ANSWER HERE (2 points)") still counts;
+        # a short one ("...", "TODO") only on its own, or a real answer starting "... so"
+        # would be thrown away.
         return any(
-            lowered == p.lower() or lowered.startswith(p.lower() + " ")
+            lowered == p.lower() or (len(p) >= 8 and lowered.startswith(p.lower() + " "))
             for p in self._assignment.placeholders
             if p.strip()
         )

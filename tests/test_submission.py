@@ -98,3 +98,25 @@ def test_unreadable_files_give_one_clear_line(tmp_path: Path, content: bytes, me
 def test_folder_is_not_a_submission(tmp_path: Path) -> None:
     with pytest.raises(SubmissionError, match="folder"):
         read_submission(tmp_path)
+
+
+def test_placeholders_are_not_answers_but_answers_starting_with_dots_are() -> None:
+    from grader.answers import Answers
+    from grader.assignment import find_course_dir, load_assignment
+
+    assignment = load_assignment(find_course_dir(None), "backprop")
+    answers = Answers(None, read_submission_text("x = 1\n"), assignment)
+    assert answers._placeholder("YOUR ANSWER HERE")
+    assert answers._placeholder("  $$ $$ ")
+    assert answers._placeholder("YOUR ANSWER HERE (2 points)")
+    assert not answers._placeholder("... so the gradient vanishes")
+    assert not answers._placeholder("TODO lists are a poor analogy, but gates forget")
+
+
+def read_submission_text(code: str):  # type: ignore[no-untyped-def]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.py"
+        path.write_text(code)
+        return read_submission(path)
