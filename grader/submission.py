@@ -143,7 +143,20 @@ def check_notebook_json(text: str, shown: str) -> dict[str, Any]:
         raise SubmissionError(
             f"{shown} is not a valid notebook: nbformat is {version!r}, not a whole number"
         )
-    if version < 4:
+    if version == 3:
+        # Upgraded by nbformat when it is read; only its outline is checked here.
+        sheets = data.get("worksheets")
+        if not isinstance(sheets, list) or not all(
+            isinstance(w, dict) and isinstance(w.get("cells", []), list) for w in sheets
+        ):
+            raise SubmissionError(
+                f"{shown} is not a valid nbformat 3 notebook: 'worksheets' is malformed"
+            )
+        if sum(len(w.get("cells", [])) for w in sheets) > MAX_CELLS:
+            raise SubmissionError(f"{shown} has more than the {MAX_CELLS} cells the grader accepts")
+        _check_unicode(data, shown)
+        return data
+    if version < 3:
         raise SubmissionError(
             f"{shown} is an old nbformat {version} notebook; open it in Jupyter and save it "
             "again (File → Save) to convert it to nbformat 4"
@@ -173,6 +186,11 @@ def check_notebook_json(text: str, shown: str) -> dict[str, Any]:
             raise SubmissionError(
                 f"{shown} is not a valid notebook: the source of cell {i + 1} is not text"
             )
+    _check_unicode(data, shown)
+    return data
+
+
+def _check_unicode(data: dict[str, Any], shown: str) -> None:
     try:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -180,7 +198,6 @@ def check_notebook_json(text: str, shown: str) -> dict[str, Any]:
             f"{shown} contains invalid Unicode (a lone surrogate "
             f"{exc.object[exc.start : exc.end]!a}); save it again"
         ) from exc
-    return data
 
 
 def _kind(value: Any) -> str:

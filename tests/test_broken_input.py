@@ -101,7 +101,6 @@ def corpus(name: str) -> Callable[[Path], Path]:
 
 CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "malformed-json": (corpus("malformed.ipynb"), "is not JSON (line"),
-    "nbformat-3": (corpus("nbformat3.ipynb"), "old nbformat 3 notebook"),
     "nbformat-2": (
         write("v2.ipynb", '{"nbformat": 2, "nbformat_minor": 0, "worksheets": []}'),
         "old nbformat 2 notebook",
@@ -201,7 +200,7 @@ def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
 def test_real_command_exits_2_without_traceback(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("grade")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "grader.cli"]
-    for path in (BROKEN / "binary.ipynb", BROKEN / "nbformat3.ipynb", symlink_loop(tmp_path)):
+    for path in (BROKEN / "binary.ipynb", BROKEN / "malformed.ipynb", symlink_loop(tmp_path)):
         proc = subprocess.run(
             [*command, str(path), "--no-report", "--course", str(REPO)],
             capture_output=True,
@@ -212,3 +211,10 @@ def test_real_command_exits_2_without_traceback(tmp_path: Path) -> None:
         assert proc.returncode == 2
         assert "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_nbformat_3_is_upgraded() -> None:
+    sub = read_submission(BROKEN / "nbformat3.ipynb")
+    assert sub.kind == "notebook"
+    assert [c.kind for c in sub.cells] == ["code"]
+    assert "def sigmoid(z):" in sub.cells[0].code
