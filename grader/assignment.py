@@ -80,6 +80,13 @@ class Assignment:
                 files += sorted(p for p in d.glob("check_*.py"))
         return files
 
+    def uses_hypothesis(self) -> bool:
+        """Whether a check file uses Hypothesis (which costs half a second to import)."""
+        return any(
+            "hypothesis" in p.read_text(encoding="utf-8", errors="replace")
+            for p in self.check_files()
+        )
+
     def reference_path(self) -> Path | None:
         if self.private_dir is None:
             return None

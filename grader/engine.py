@@ -306,13 +306,6 @@ def _classify(exc: BaseException) -> tuple[Outcome, str, str]:
     return Outcome.ERROR, f"the check could not examine your result ({text[:300]})", ""
 
 
-def _text_of(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return ""
-
-
 def _seed(nodeid: str) -> int:
     """A fixed seed per check, the same on every machine (the file name, not its path)."""
     key = nodeid.replace(os.sep, "/").split("/")[-1]
@@ -324,7 +317,7 @@ def run_checks(ctx: GradeContext, check_files: Sequence[Path]) -> list[CheckResu
     # Hypothesis costs half a second to import: load it only when a check file uses it. Its
     # profile (fixed seeds) must be in place before the check modules are imported, because
     # @given captures the default settings when it decorates.
-    if any("hypothesis" in _text_of(p) for p in check_files):
+    if ctx.assignment.uses_hypothesis():
         _setup_hypothesis()
     plugin = GraderPlugin(ctx)
     kinds = {q.kind for q in ctx.assignment.questions}

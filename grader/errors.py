@@ -139,9 +139,3 @@ class Undecided(CheckProblem):
 
 class NotCheckable(CheckProblem):
     """The check needs a part of the grader this installation lacks (e.g. the solutions)."""
-
-
-def describe(value: Any, limit: int = 200) -> str:
-    """A short, safe, single-line description of a value for messages."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"

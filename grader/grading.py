@@ -186,10 +186,7 @@ def _warm_imports(assignment: Assignment, *, report: bool) -> threading.Thread:
         names.append("grader.checks.text")
     if report:
         names.append("grader.report.html")
-    if any(
-        "hypothesis" in p.read_text(encoding="utf-8", errors="replace")
-        for p in assignment.check_files()
-    ):
+    if assignment.uses_hypothesis():
         names.append("hypothesis")
 
     def run() -> None:
