@@ -64,8 +64,11 @@ def make_workload(folder: Path, count: int) -> list[Path]:
             nbformat.write(nb, path)
         elif slot == 49:
             nb = nbformat.from_dict(json.loads(json.dumps(base)))
-            nb.cells.append(new_code_cell(
-                "def backward(x, y, w1, b1, w2, b2):\n    while True:\n        pass\n"))
+            nb.cells.append(
+                new_code_cell(
+                    "def backward(x, y, w1, b1, w2, b2):\n    while True:\n        pass\n"
+                )
+            )
             path = folder / f"s{i:04d}_infinite_loop.ipynb"
             nbformat.write(nb, path)
         elif mutants and slot % 3 == 2:
@@ -88,9 +91,13 @@ def _code_of(path: Path) -> str:
         return path.read_text()
     nb = nbformat.read(path, as_version=4)
     # Magics and the template's self-check cells (which would start a grader) are left out.
-    return "\n".join(c.source for c in nb.cells if c.cell_type == "code"
-                     and not c.source.lstrip().startswith(("%", "!"))
-                     and "grader.notebook" not in c.source)
+    return "\n".join(
+        c.source
+        for c in nb.cells
+        if c.cell_type == "code"
+        and not c.source.lstrip().startswith(("%", "!"))
+        and "grader.notebook" not in c.source
+    )
 
 
 def floor(paths: list[Path], jobs: int) -> float:
@@ -98,10 +105,20 @@ def floor(paths: list[Path], jobs: int) -> float:
     codes = [_code_of(p) for p in paths]
 
     def one(code: str) -> None:
-        subprocess.run([sys.executable, "-c", "import numpy\nimport sys\n"
-                        "try:\n    exec(sys.stdin.read(), {'__name__': 'floor'})\n"
-                        "except BaseException:\n    pass\n"],
-                       input=code, text=True, capture_output=True, check=False, timeout=60)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import numpy\nimport sys\n"
+                "try:\n    exec(sys.stdin.read(), {'__name__': 'floor'})\n"
+                "except BaseException:\n    pass\n",
+            ],
+            input=code,
+            text=True,
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -122,8 +139,9 @@ def warm_server(folder: Path) -> Iterator[dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k != "GRADER_NO_SERVER"}
     env["GRADER_SERVER_DIR"] = str(folder)
     command = [sys.executable, "-m", "grader.server"]
-    started = subprocess.run([*command, "start"], env=env, capture_output=True, text=True,
-                             check=False)
+    started = subprocess.run(
+        [*command, "start"], env=env, capture_output=True, text=True, check=False
+    )
     if started.returncode != 0:
         raise SystemExit(f"the grading server did not start: {started.stdout}{started.stderr}")
     try:
@@ -136,20 +154,35 @@ def single(path: Path, out: Path, repeat: int, env: dict[str, str]) -> dict[str,
     rows = []
     for _ in range(repeat):
         started = time.perf_counter()
-        proc = subprocess.run([*GRADE, str(path), "--format", "json", "--output-dir", str(out)],
-                              capture_output=True, text=True, check=False, env=env)
+        proc = subprocess.run(
+            [*GRADE, str(path), "--format", "json", "--output-dir", str(out)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
         wall = time.perf_counter() - started
         data = json.loads(proc.stdout)
         timings = data["timings"]
-        maths = sum(c["duration_s"] for q in data["questions"]
-                    if q["kind"] in ("symbolic", "derivation") for c in q["checks"])
+        maths = sum(
+            c["duration_s"]
+            for q in data["questions"]
+            if q["kind"] in ("symbolic", "derivation")
+            for c in q["checks"]
+        )
         sandbox = timings.get("sandbox_start_and_cells", 0.0) + timings.get("checks_in_sandbox", 0)
         checks = timings.get("checks", 0.0) - timings.get("checks_in_sandbox", 0.0) - maths
         report = timings.get("report", 0.0)
-        rows.append({
-            "wall": wall, "startup": wall - data["duration_s"] - report, "sandbox": sandbox,
-            "checks": checks, "maths": maths, "report": report,
-        })
+        rows.append(
+            {
+                "wall": wall,
+                "startup": wall - data["duration_s"] - report,
+                "sandbox": sandbox,
+                "checks": checks,
+                "maths": maths,
+                "report": report,
+            }
+        )
     return {key: statistics.median(r[key] for r in rows) for key in rows[0]}
 
 
@@ -179,9 +212,12 @@ def _descendants(pid: int) -> list[int]:
 def batch(folder: Path, out: Path, jobs: int) -> dict[str, float]:
     peaks: dict[int, int] = {}
     names: dict[int, str] = {}
-    proc = subprocess.Popen([*GRADE, "batch", str(folder), "--jobs", str(jobs), "--output-dir",
-                             str(out), "--force"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*GRADE, "batch", str(folder), "--jobs", str(jobs), "--output-dir", str(out), "--force"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     stop = threading.Event()
 
     def sample() -> None:
@@ -214,8 +250,9 @@ def batch(folder: Path, out: Path, jobs: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--repeat", type=int, default=5, help="runs of the single grade")
@@ -238,24 +275,37 @@ def main(argv: list[str] | None = None) -> int:
     rate = args.count / b["wall"]
     floor_rate = args.count / floor_s
     figures = {
-        "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, "
-        f"{os.cpu_count()} cores", "count": args.count, "jobs": args.jobs,
-        "single": one, "single_warm": one_warm, "module_cold_s": module_cold["wall"],
-        "module_warm_s": module_warm["wall"], "floor_single_s": floor_one,
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "count": args.count,
+        "jobs": args.jobs,
+        "single": one,
+        "single_warm": one_warm,
+        "module_cold_s": module_cold["wall"],
+        "module_warm_s": module_warm["wall"],
+        "floor_single_s": floor_one,
         "batch_wall_s": b["wall"],
-        "batch_per_s": rate, "floor_per_s": floor_rate,
-        "batch_vs_floor": floor_rate / rate, "peak_worker_mb": b["peak_worker_mb"],
+        "batch_per_s": rate,
+        "floor_per_s": floor_rate,
+        "batch_vs_floor": floor_rate / rate,
+        "peak_worker_mb": b["peak_worker_mb"],
     }
     for label, fig in (("cold", one), ("warm server", one_warm)):
-        print(f"grade, one backprop notebook, {label} (median of {args.repeat}): "
-              f"{fig['wall']:.3f} s wall = {fig['wall'] / floor_one:.1f}× the floor "
-              f"({floor_one:.3f} s)")
+        print(
+            f"grade, one backprop notebook, {label} (median of {args.repeat}): "
+            f"{fig['wall']:.3f} s wall = {fig['wall'] / floor_one:.1f}× the floor "
+            f"({floor_one:.3f} s)"
+        )
         for key in ("startup", "sandbox", "checks", "maths", "report"):
             print(f"    {key:<8} {fig[key]:.3f} s")
-    print(f"grade, one .py module ({module.name}): cold {module_cold['wall']:.3f} s, "
-          f"warm server {module_warm['wall']:.3f} s wall")
-    print(f"grade batch, {args.count} submissions, {args.jobs} workers: {b['wall']:.1f} s, "
-          f"{rate:.1f} submissions/s (floor {floor_rate:.1f}/s: {floor_rate / rate:.2f}× slower)")
+    print(
+        f"grade, one .py module ({module.name}): cold {module_cold['wall']:.3f} s, "
+        f"warm server {module_warm['wall']:.3f} s wall"
+    )
+    print(
+        f"grade batch, {args.count} submissions, {args.jobs} workers: {b['wall']:.1f} s, "
+        f"{rate:.1f} submissions/s (floor {floor_rate:.1f}/s: {floor_rate / rate:.2f}× slower)"
+    )
     print(f"peak memory per worker: {b['peak_worker_mb']:.0f} MB")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")

@@ -69,6 +69,10 @@ class Runner:
         # After a timeout or crash inside one check, the rest of that check fails fast with
         # the same problem instead of restarting the child for every Hypothesis example.
         self.current_check_error: StudentTimeout | ChildDied | None = None
+        # A function that ran past its time limit once is not called again: every later call
+        # fails at once with the first timeout. One infinite loop then costs one time limit,
+        # not one per check that calls the function.
+        self.hung: dict[str, StudentTimeout] = {}
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -208,9 +212,21 @@ class Runner:
         *,
         timeout: float | None = None,
         what: str = "",
+        target: str | None = None,
     ) -> tuple[dict[str, Any], list[bytes]]:
+        """Send one request to the child (restarting it if needed) and return its reply.
+
+        ``target`` names the student's function being called, for the hung-function rule.
+        """
         if self.current_check_error is not None:
             raise self.current_check_error
+        if target is not None and target in self.hung:
+            first = self.hung[target]
+            raise StudentTimeout(
+                f"{what or 'your code'} was not called again: it did not finish within "
+                f"{first.seconds:g} s in an earlier check (is there an infinite loop?)",
+                seconds=0.0,
+            )
         child = self._ensure_child()
         limit = timeout if timeout is not None else self.timeouts.call
         t0 = time.perf_counter()
@@ -225,6 +241,8 @@ class Runner:
                     "(is there an infinite loop?)",
                     seconds=limit,
                 )
+                if target is not None:
+                    self.hung[target] = problem
             else:
                 problem = ChildDied(f"{what or 'your code'} crashed: {gone.reason}")
             self.current_check_error = problem
@@ -372,7 +390,13 @@ class SubmissionProxy:
             kwargs=wire.encode_value(dict(kwargs), blobs),
             return_args=return_args,
         )
-        reply, reply_blobs = self._runner.request(header, blobs, what=f"`{label}`")
+        name = target.get("name")
+        reply, reply_blobs = self._runner.request(
+            header,
+            blobs,
+            what=f"`{label}`",
+            target=name if isinstance(name, str) else f"handle {target.get('handle')}",
+        )
         if not reply.get("ok"):
             if "missing" in reply:
                 raise MissingDefinition(str(target.get("name")))

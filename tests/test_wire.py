@@ -366,3 +366,31 @@ def test_garbage_in_the_reply_pipe_costs_only_that_cell() -> None:
         assert proxy.get("after") == 7
     finally:
         runner.close()
+
+
+@pytest.mark.slow
+def test_a_function_that_hung_is_not_called_again() -> None:
+    from grader.errors import StudentTimeout
+    from grader.remote import Runner, SubmissionProxy, Timeouts
+    from grader.sandbox.launcher import Launcher, Mode
+    from grader.submission import Cell
+
+    code = "def spin(x):\n    while True:\n        pass\n\ndef double(x):\n    return 2 * x\n"
+    cells = [Cell(0, "code", "", code=code, filename="<c1>")]
+    runner = Runner(
+        Launcher(Mode.BUBBLEWRAP), cells, module_name="__main__", timeouts=Timeouts(call=1.0)
+    )
+    try:
+        runner.start()
+        proxy = SubmissionProxy(runner)
+        with pytest.raises(StudentTimeout, match="did not finish within 1 s"):
+            proxy.spin(1)
+        runner.current_check_error = None  # the next check begins
+        t0 = time.perf_counter()
+        with pytest.raises(StudentTimeout, match=r"not called again.*within 1 s"):
+            proxy.spin(2)
+        assert time.perf_counter() - t0 < 0.5  # no second time limit spent
+        assert proxy.double(21) == 42  # other functions are still called, in a new child
+        assert runner.restarts == 1
+    finally:
+        runner.close()
