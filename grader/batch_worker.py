@@ -74,7 +74,7 @@ class _WorkerState:
         from .grading import SandboxFactory
 
         if sandbox not in self.factories:
-            self.factories[sandbox] = SandboxFactory(sandbox, allow_fallback=False)
+            self.factories[sandbox] = SandboxFactory(sandbox, allow_fallback=False, zygote=True)
         return self.factories[sandbox]
 
     def assignment(self, course: str, aid: str, use_solutions: bool) -> Any:

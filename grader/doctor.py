@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SandboxUnavailable
-from .sandbox import seccomp
+from .sandbox import seccomp, wire
 from .sandbox.launcher import Launcher, Limits, Mode, unreachable_component
-from .sandbox.process import ChildGone, ChildProcess
+from .sandbox.process import ChildGone, ChildProcess, Zygote, ZygoteError
 
 ENV_NAME = "GRADER_DOCTOR_SECRET"
 PROBE_TIMEOUT = 20.0
@@ -155,6 +155,47 @@ def seccomp_fact(launcher: Launcher, status: str | None) -> Fact:
     if status != "2":
         return Fact("seccomp", text + f", but the child reports Seccomp: {status}", ok=False)
     return Fact("seccomp", text + "; loaded in the child (Seccomp: 2)")
+
+
+ZYGOTE_PROBE = """
+import os
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+facts = [os.getpid(), sorted(os.listdir("/proc")).count("2"), status["CapEff"].strip(),
+         status["Seccomp"].strip()]
+"""
+
+
+def zygote_fact(launcher: Launcher) -> Fact:
+    """Can batch workers fork children from a zygote here, each in namespaces of its own?"""
+    from .grading import ZYGOTE_PRELOAD
+
+    slow = "batch workers start every child directly (correct, but slower)"
+    try:
+        zygote = Zygote(launcher, ZYGOTE_PRELOAD)
+    except SandboxUnavailable as exc:
+        return Fact("zygote", f"cannot start ({exc}); {slow}")
+    child = None
+    try:
+        init = {"module_name": "__main__", "preload": [], "limits": {}}
+        child = ChildProcess(launcher, init=init, timeout=PROBE_TIMEOUT, zygote=zygote)
+        if child.zygote is None:
+            return Fact("zygote", f"could not fork a child; {slow}")
+        child.request({"op": "cell", "source": ZYGOTE_PROBE}, timeout=PROBE_TIMEOUT)
+        reply, blobs = child.request({"op": "get", "name": "facts"}, timeout=PROBE_TIMEOUT)
+        facts = wire.decode_value(reply.get("value"), blobs)
+    except (ChildGone, ZygoteError, wire.WireError) as exc:
+        return Fact("zygote", f"its child failed ({exc}); {slow}")
+    finally:
+        if child is not None:
+            child.close()
+        zygote.close()
+    if facts != [1, 0, "0000000000000000", "2"]:
+        return Fact("zygote", f"its child is not isolated as expected ({facts}); {slow}")
+    return Fact(
+        "zygote",
+        "batch workers fork each child from a pre-imported zygote; the child is PID 1 of its "
+        "own namespaces, with its own /tmp, no capabilities and the seccomp filter",
+    )
 
 
 # --- canaries -------------------------------------------------------------------------------------
@@ -457,6 +498,8 @@ def diagnose(mode: Mode) -> tuple[list[Fact], list[Verdict], str | None]:
                 status = str(results.get("seccomp"))
                 verdicts = judge(results, everything, canaries, launcher.limits)
     facts.append(seccomp_fact(launcher, status))
+    if problem is None and mode is Mode.BUBBLEWRAP:
+        facts.append(zygote_fact(launcher))
     return facts, verdicts, problem
 
 

@@ -7,6 +7,7 @@ this one submission and is always killed before this returns.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 import time
@@ -18,8 +19,11 @@ from .errors import SandboxUnavailable, SpecError, UsageError
 from .remote import Runner, SubmissionProxy, Timeouts
 from .results import GradeResult
 from .sandbox.launcher import Launcher, Limits, Mode
-from .sandbox.process import ChildGone
+from .sandbox.process import ChildGone, Zygote
 from .submission import Submission, read_submission
+
+# What a zygote imports once for all the children it forks: what most submissions import.
+ZYGOTE_PRELOAD = ("numpy", "sympy")
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,11 @@ class GradeOptions:
 class SandboxFactory:
     """Creates launchers; remembers a fallback so a batch probes the machine only once."""
 
-    def __init__(self, requested: str, *, allow_fallback: bool) -> None:
+    # A zygote that failed this often in one process is not started again (children are then
+    # started directly, as for a single grade).
+    ZYGOTE_STARTS = 3
+
+    def __init__(self, requested: str, *, allow_fallback: bool, zygote: bool = False) -> None:
         if requested not in ("auto", "bubblewrap", "process"):
             raise UsageError(f"--sandbox {requested!r} must be auto, bubblewrap or process")
         self.requested = requested
@@ -43,12 +51,47 @@ class SandboxFactory:
         self.mode = Mode.PROCESS if requested == "process" else Mode.BUBBLEWRAP
         self.warning: str | None = None
         self._launchers: dict[tuple[str, Limits], Launcher] = {}
+        # Batch workers fork children from a zygote (see sandbox/zygote.py); a single grade
+        # starts its one child directly, which is quicker than starting a zygote first.
+        # GRADER_ZYGOTE=1 or 0 overrides that either way (to compare, or to rule it out).
+        forced = os.environ.get("GRADER_ZYGOTE", "").strip()
+        self.use_zygote = forced == "1" if forced in ("0", "1") else zygote
+        self._zygotes: dict[tuple[str, Limits], Zygote] = {}
+        self._zygote_starts = 0
 
     def launcher(self, limits: Limits) -> Launcher:
         key = (self.mode.value, limits)
         if key not in self._launchers:
             self._launchers[key] = Launcher(self.mode, limits=limits)
         return self._launchers[key]
+
+    def zygote(self, limits: Limits) -> Zygote | None:
+        """The running zygote for these limits (started if needed), or None to start directly."""
+        if not self.use_zygote or self.mode is not Mode.BUBBLEWRAP:
+            return None
+        key = (self.mode.value, limits)
+        current = self._zygotes.get(key)
+        if current is not None and current.alive:
+            return current
+        if current is not None:
+            current.close()
+            del self._zygotes[key]
+        if self._zygote_starts >= self.ZYGOTE_STARTS:
+            return None
+        self._zygote_starts += 1
+        try:
+            started = Zygote(self.launcher(limits), ZYGOTE_PRELOAD)
+        except SandboxUnavailable:
+            self._zygote_starts = self.ZYGOTE_STARTS
+            return None
+        self._zygotes[key] = started
+        return started
+
+    def close(self) -> None:
+        """Stop the zygotes (their sandboxes also end with this process)."""
+        for zygote in self._zygotes.values():
+            zygote.close()
+        self._zygotes.clear()
 
     def fall_back(self, reason: str) -> None:
         if not self.allow_fallback:
@@ -114,7 +157,11 @@ def grade_submission(
     warm = _warm_imports(assignment, report=report)
     for _attempt in range(2):
         runner = Runner(
-            factory.launcher(limits), sub.cells, module_name=module_name, timeouts=timeouts
+            factory.launcher(limits),
+            sub.cells,
+            module_name=module_name,
+            timeouts=timeouts,
+            zygote=lambda: factory.zygote(limits),
         )
         try:
             t0 = time.perf_counter()

@@ -10,7 +10,7 @@ the child behind a ``RemoteHandle``.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from .errors import ChildDied, MissingDefinition, StudentError, StudentTimeout
 from .results import CellRun
 from .sandbox import wire
 from .sandbox.launcher import Launcher
-from .sandbox.process import ChildGone, ChildProcess
+from .sandbox.process import ChildGone, ChildProcess, Zygote
 from .submission import Cell
 
 PRELOAD = ("numpy",)
@@ -55,8 +55,11 @@ class Runner:
         *,
         module_name: str,
         timeouts: Timeouts | None = None,
+        zygote: Callable[[], Zygote | None] | None = None,
     ) -> None:
         self.launcher = launcher
+        # Where children come from when they are forked rather than started (batch workers).
+        self.zygote = zygote or (lambda: None)
         self.cells = [c for c in cells if c.kind == "code"]
         self.module_name = module_name
         self.timeouts = timeouts or Timeouts()
@@ -92,7 +95,7 @@ class Runner:
                 or self.launcher.run_as is not None
             ),
         }
-        self.child = ChildProcess(self.launcher, init=init, timeout=self.timeouts.start)
+        self.child = self._new_child(init)
         for cell in self.cells:
             if cell.index in self.skip:
                 continue
@@ -102,9 +105,14 @@ class Runner:
             if self.child is None or self.child.closed:
                 # The cell hung or killed the process: skip it from now on and start again.
                 self.skip.add(cell.index)
-                self.child = ChildProcess(self.launcher, init=init, timeout=self.timeouts.start)
+                self.child = self._new_child(init)
                 self._replay_until(cell.index)
         self.sandbox_seconds += time.perf_counter() - t0
+
+    def _new_child(self, init: dict[str, Any]) -> ChildProcess:
+        return ChildProcess(
+            self.launcher, init=init, timeout=self.timeouts.start, zygote=self.zygote()
+        )
 
     def _replay_until(self, index: int) -> None:
         for cell in self.cells:

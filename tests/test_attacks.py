@@ -6,6 +6,10 @@ gained no point beyond what its honest part earns, that no canary value appears 
 the grader's output, that no process carrying the run's marker is left behind, that the grader
 exited with 0 or 1 (never 3) and that it finished in bounded time. The course is a copy of
 this repository's with shorter time limits, so that hanging attacks cost seconds, not minutes.
+
+Every attack runs twice: against a child started directly under bubblewrap (as ``grade`` does
+for one submission) and against a child forked by a zygote (as batch workers do), which must
+hold exactly as well.
 """
 
 from __future__ import annotations
@@ -48,14 +52,15 @@ class Course:
     work: Path
     tokens: dict[str, str]
     secret_paths: list[Path] = field(default_factory=list)
+    zygote: bool = False
 
 
 def _token() -> str:
     return "GRADERCANARY" + secrets.token_hex(10)
 
 
-@pytest.fixture(scope="module")
-def course() -> Iterator[Course]:
+@pytest.fixture(scope="module", params=["direct", "zygote"])
+def course(request: pytest.FixtureRequest) -> Iterator[Course]:
     """A readable copy of the course with canaries planted; removed afterwards."""
     base = Path(tempfile.mkdtemp(prefix="grader-attacks-"))
     os.chmod(base, 0o755)  # readable by others: only the sandbox may keep the child out
@@ -74,7 +79,7 @@ def course() -> Iterator[Course]:
         planted[1].write_text(f"api key: {tokens['home']}\n")
         work = base / "work"
         work.mkdir()
-        yield Course(root, home, work, tokens, planted)
+        yield Course(root, home, work, tokens, planted, zygote=request.param == "zygote")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -137,6 +142,7 @@ def grade(
     path.write_text(text)
     os.chmod(path, 0o644)
     env = dict(os.environ, HOME=str(course.home), **{ENV_CANARY: course.tokens["env"]})
+    env["GRADER_ZYGOTE"] = "1" if course.zygote else "0"
     started = time.monotonic()
     proc = subprocess.run(
         [*grade_command(), str(path), "--format", fmt, "--no-report", "--course", str(course.root)],

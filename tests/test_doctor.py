@@ -155,6 +155,7 @@ def test_doctor_passes_here() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all 10 checks held" in proc.stdout
     assert "Seccomp: 2" in proc.stdout
+    assert "ok   zygote       batch workers fork each child" in proc.stdout
     assert not list(Path.home().glob(".grader-doctor-*"))  # canaries cleaned up
 
 

@@ -40,6 +40,8 @@ SANDBOX_ENV = {
     "PYTHONHASHSEED": "0",
 }
 CHILD_SOURCES = ("wire.py", "child.py")
+ZYGOTE_SOURCES = (*CHILD_SOURCES, "zygote.py")
+FILTER_FILE = f"{CHILD_DIR}/seccomp.bpf"
 
 
 class Mode(enum.StrEnum):
@@ -205,6 +207,39 @@ class Launcher:
         return Launch(argv, env, (fd_in, fd_out), self._preexec_process)
 
     def _build_bwrap(self, fd_in: int, fd_out: int) -> Launch:
+        args, data_fds = self._bwrap_args(CHILD_SOURCES, zygote=False)
+        args += self.child_command(fd_in, fd_out)
+        return Launch(
+            args,
+            {"PATH": "/usr/bin:/bin"},
+            (fd_in, fd_out, *data_fds),
+            self._preexec_bwrap,
+            data_fds,
+        )
+
+    def build_zygote(self, ctl_fd: int, preload: Sequence[str]) -> Launch:
+        """A zygote (``zygote.py``) in a sandbox like a child's, serving on ``ctl_fd``.
+
+        The seccomp filter is not loaded by bubblewrap here, because the zygote must still
+        create namespaces for its children; each child loads it before any student code runs.
+        """
+        if self.mode is not Mode.BUBBLEWRAP:
+            raise SandboxUnavailable("a zygote needs bubblewrap")
+        if self.seccomp_program is None:
+            raise SandboxUnavailable("a zygote needs the seccomp filter on this machine")
+        args, data_fds = self._bwrap_args(ZYGOTE_SOURCES, zygote=True)
+        zargs = [str(ctl_fd), FILTER_FILE, str(self.limits.tmpfs_bytes), *preload]
+        boot = (
+            f"import sys; sys.path.insert(0, {CHILD_DIR!r}); import zygote; "
+            f"sys.exit(zygote.main({zargs!r}))"
+        )
+        args += [self.runtime.python, "-I", "-B", "-X", "frozen_modules=on", "-c", boot]
+        return Launch(
+            args, {"PATH": "/usr/bin:/bin"}, (ctl_fd, *data_fds), self._preexec_bwrap, data_fds
+        )
+
+    def _bwrap_args(self, sources: Sequence[str], *, zygote: bool) -> tuple[list[str], list[int]]:
+        """bubblewrap's options (everything before the command) and the data fds they read."""
         bwrap = shutil.which("bwrap")
         if bwrap is None:
             raise SandboxUnavailable(
@@ -254,20 +289,16 @@ class Launcher:
             args += ["--size", "4096", "--tmpfs", hidden, "--remount-ro", hidden]
         data_fds: list[int] = []
         here = Path(__file__).resolve().parent
-        for name in CHILD_SOURCES:
+        for name in sources:
             fd = _data_fd((here / name).read_bytes())
             data_fds.append(fd)
             args += ["--ro-bind-data", str(fd), f"{CHILD_DIR}/{name}"]
         if self.seccomp_program is not None:
             fd = _data_fd(self.seccomp_program)
             data_fds.append(fd)
-            args += ["--seccomp", str(fd)]
+            args += ["--ro-bind-data", str(fd), FILTER_FILE] if zygote else ["--seccomp", str(fd)]
         args += ["--chdir", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/"]
-        args += self.child_command(fd_in, fd_out)
-        preexec = self._preexec_bwrap
-        return Launch(
-            args, {"PATH": "/usr/bin:/bin"}, (fd_in, fd_out, *data_fds), preexec, data_fds
-        )
+        return args, data_fds
 
     def _visible_roots(self) -> list[tuple[str, str]]:
         """(source as bwrap sees it, destination inside) for each runtime folder."""

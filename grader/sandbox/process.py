@@ -7,11 +7,15 @@ never a success. The child's stderr is drained (capped) so it can never block on
 
 from __future__ import annotations
 
+import array
 import itertools
+import json
 import os
+import socket
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import SandboxUnavailable
@@ -30,13 +34,26 @@ class ChildGone(Exception):
         self.timed_out = timed_out
 
 
-class ChildProcess:
-    """A started child. Use ``request``; call ``close`` when done (kills the whole group)."""
+class ZygoteError(Exception):
+    """The zygote did not do what was asked (it died, hung or refused)."""
 
-    def __init__(self, launcher: Launcher, *, init: dict[str, Any], timeout: float) -> None:
-        req_r, req_w = os.pipe()
-        rep_r, rep_w = os.pipe()
-        launch = launcher.build(req_r, rep_w)
+
+class Zygote:
+    """The parent's side of a zygote (``zygote.py``): a bubblewrap sandbox with NumPy (and
+    SymPy) imported, which forks a fresh child in namespaces of its own per submission.
+
+    One per launcher in a batch worker. It never runs student code and nothing it sends is
+    believed beyond "started", "ended with this status".
+    """
+
+    def __init__(self, launcher: Launcher, preload: Sequence[str]) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            launch = launcher.build_zygote(theirs.fileno(), preload)
+        except BaseException:
+            ours.close()
+            theirs.close()
+            raise
         try:
             self.proc = subprocess.Popen(
                 launch.argv,
@@ -49,32 +66,162 @@ class ChildProcess:
                 start_new_session=True,
             )
         except OSError as exc:
+            ours.close()
             raise SandboxUnavailable(f"cannot start the sandbox: {exc}") from exc
         finally:
-            for fd in (req_r, rep_w, *launch.data_fds):
+            theirs.close()
+            for fd in launch.data_fds:
                 os.close(fd)
+        self.sock = ours
+        self.stderr = bytearray()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        assert self.proc.stderr is not None
+        threading.Thread(
+            target=_drain, args=(self.proc.stderr.fileno(), self.stderr), daemon=True
+        ).start()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None and self.sock.fileno() >= 0
+
+    def spawn(self, fds: tuple[int, int, int], timeout: float) -> int:
+        """Fork a child serving requests on fds[0], replies on fds[1], stderr to fds[2]."""
+        cid = next(self._ids)
+        self._call({"op": "spawn", "id": cid}, fds, timeout)
+        return cid
+
+    def kill(self, cid: int) -> dict[str, int] | None:
+        status = self._call({"op": "kill", "id": cid}, (), 10.0).get("status")
+        return status if isinstance(status, dict) else None
+
+    def wait(self, cid: int, timeout: float) -> dict[str, int] | None:
+        reply = self._call({"op": "wait", "id": cid, "timeout": timeout}, (), timeout + 5.0)
+        status = reply.get("status")
+        return status if isinstance(status, dict) else None
+
+    def _call(self, message: dict[str, Any], fds: Sequence[int], timeout: float) -> dict[str, Any]:
+        with self._lock:
+            if not self.alive:
+                raise ZygoteError("the zygote is not running")
+            try:
+                self.sock.settimeout(timeout)
+                ancillary = []
+                if fds:
+                    payload = array.array("i", fds).tobytes()
+                    ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, payload)]
+                self.sock.sendmsg([json.dumps(message).encode()], ancillary)
+                data = self.sock.recv(4096)
+            except OSError as exc:  # includes the timeout
+                self.close()
+                raise ZygoteError(f"the zygote did not answer ({exc})") from exc
+        if not data:
+            self.close()
+            raise ZygoteError("the zygote ended: " + self.stderr.decode("utf-8", "replace")[-300:])
+        try:
+            reply = json.loads(data)
+        except ValueError as exc:
+            self.close()
+            raise ZygoteError("the zygote sent an unreadable reply") from exc
+        if not isinstance(reply, dict) or reply.get("id") != message["id"] or not reply.get("ok"):
+            error = reply.get("error") if isinstance(reply, dict) else None
+            raise ZygoteError(f"the zygote refused {message['op']}: {error}")
+        return reply
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        kill_group(self.proc)
+
+
+def _drain(fd: int, into: bytearray, *, close: bool = False) -> None:
+    """Read ``fd`` to its end, keeping the first STDERR_CAP bytes; then close it if asked.
+
+    The descriptor is closed here, at its end, and nowhere else: closed by another thread, its
+    number could be reused by a new pipe while this thread still reads from it.
+    """
+    try:
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return
+            room = STDERR_CAP - len(into)
+            if room > 0:
+                into += chunk[:room]
+    except OSError:
+        return
+    finally:
+        if close:
+            os.close(fd)
+
+
+class ChildProcess:
+    """A started child. Use ``request``; call ``close`` when done (kills it and all it started).
+
+    Started directly under bubblewrap (or in process mode), or, given a ``zygote``, forked by
+    it; both serve the same protocol.
+    """
+
+    def __init__(
+        self,
+        launcher: Launcher,
+        *,
+        init: dict[str, Any],
+        timeout: float,
+        zygote: Zygote | None = None,
+    ) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.zygote: Zygote | None = None
+        self.cid = 0
+        self._status: int | None = None
+        self.stderr = bytearray()
+        self.closed = False
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        if zygote is not None:
+            err_r, err_w = os.pipe()
+            try:
+                self.cid = zygote.spawn((req_r, rep_w, err_w), timeout)
+                self.zygote = zygote
+            except ZygoteError:
+                os.close(err_r)
+                zygote = None  # started directly below; the factory replaces the zygote
+            finally:
+                os.close(err_w)
+        if zygote is None:
+            launch = launcher.build(req_r, rep_w)
+            try:
+                self.proc = subprocess.Popen(
+                    launch.argv,
+                    env=launch.env,
+                    pass_fds=launch.pass_fds,
+                    preexec_fn=launch.preexec,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                for fd in (req_r, req_w, rep_r, rep_w, *launch.data_fds):
+                    os.close(fd)
+                raise SandboxUnavailable(f"cannot start the sandbox: {exc}") from exc
+            for fd in launch.data_fds:
+                os.close(fd)
+            assert self.proc.stderr is not None
+            err_r = os.dup(self.proc.stderr.fileno())
+            self.proc.stderr.close()
+        os.close(req_r)
+        os.close(rep_w)
         self.fd_req = req_w
         self.reader = wire.RecordReader(rep_r)
         self._ids = itertools.count(1)
-        self.stderr = bytearray()
-        self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._drain = threading.Thread(
+            target=_drain, args=(err_r, self.stderr), kwargs={"close": True}, daemon=True
+        )
         self._drain.start()
-        self.closed = False
         self.request(dict(init, op="init"), timeout=timeout)
-
-    def _drain_stderr(self) -> None:
-        stream = self.proc.stderr
-        assert stream is not None
-        while True:
-            try:
-                chunk = stream.read1(65536)  # type: ignore[attr-defined]
-            except (OSError, ValueError):
-                return
-            if not chunk:
-                return
-            room = STDERR_CAP - len(self.stderr)
-            if room > 0:
-                self.stderr += chunk[:room]
 
     def request(
         self, header: dict[str, Any], blobs: list[bytes] | None = None, *, timeout: float
@@ -109,10 +256,28 @@ class ChildProcess:
             if reply.get("id") == rid:
                 return reply, reply_blobs
 
-    def _death_reason(self) -> str:
+    def _wait(self, timeout: float) -> int | None:
+        """The child's exit code (negative: killed by that signal), None if still running."""
+        if self._status is not None:
+            return self._status
+        if self.proc is not None:
+            try:
+                self._status = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return None
+            return self._status
+        assert self.zygote is not None
         try:
-            code = self.proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
+            status = self.zygote.wait(self.cid, timeout)
+        except ZygoteError:
+            return None
+        if status is not None:
+            self._status = -status["signal"] if "signal" in status else status.get("exit", 0)
+        return self._status
+
+    def _death_reason(self) -> str:
+        code = self._wait(2.0)
+        if code is None:
             return "the submission's process stopped answering"
         if code < 0:
             import signal
@@ -134,10 +299,14 @@ class ChildProcess:
             os.close(self.fd_req)
         except OSError:
             pass
-        kill_group(self.proc)
+        if self.proc is not None:
+            kill_group(self.proc)
+        elif self.zygote is not None and self._status is None:
+            try:
+                self.zygote.kill(self.cid)
+            except ZygoteError:
+                self.zygote.close()  # its sandbox, and with it this child, is gone
         try:
             os.close(self.reader.fd)
         except OSError:
             pass
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()

@@ -1,0 +1,288 @@
+"""The zygote: a pre-imported process inside bubblewrap that forks one fresh child per request.
+
+Runs inside the sandbox (started by ``Zygote`` in ``process.py``), as the unprivileged sandbox
+user, and never runs student code itself. Starting Python and importing NumPy (and SymPy, which
+many submissions import) costs more than grading a typical submission; the zygote pays it once
+per batch worker, and every submission's child is a fork of it.
+
+A fork would share the zygote's sandbox with every earlier and later child, so each child is
+put into namespaces of its own before anything of the student's runs:
+
+- a new user namespace (the same unprivileged user, mapped 1:1), which allows the rest;
+- a new PID namespace, in which the child is PID 1: it cannot see or signal the zygote or any
+  other submission's process, and when it dies the kernel kills everything it started;
+- a new mount namespace with a fresh tmpfs on ``/tmp`` (nothing written by one submission is
+  seen by the next) and a ``/proc`` of its own PID namespace;
+- new IPC and network namespaces (no System V objects or abstract sockets in common).
+
+Then the child drops every capability that the user namespace gave it, loads the same seccomp
+filter that bubblewrap loads for a directly started child (no mounts, namespaces, ptrace, …),
+and serves the grader exactly like a directly started child (``child.py``).
+
+Control protocol, over a ``SOCK_SEQPACKET`` socket to the grader, one JSON message each way:
+``{"op": "spawn", "id": n}`` with three descriptors (requests in, replies out, stderr) →
+``{"id": n, "ok": true}``; ``{"op": "kill", "id": n}`` → ``{"id": n, "status": …}``;
+``{"op": "wait", "id": n, "timeout": s}`` → ``{"id": n, "status": …}`` or ``null`` if still
+running. A status is ``{"exit": code}`` or ``{"signal": number}``.
+"""
+
+from __future__ import annotations
+
+import array
+import ctypes
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 38, 22, 2
+PR_CAPBSET_DROP = 24
+SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+MAX_MESSAGE = 4096
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_prctl = _libc.prctl
+_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+class _Fprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+class Zygote:
+    def __init__(self, ctl_fd: int, filter_path: str, tmpfs_bytes: int) -> None:
+        self.sock = socket.socket(fileno=ctl_fd)
+        with open(filter_path, "rb") as f:
+            self.program = f.read()
+        self.tmpfs_bytes = tmpfs_bytes
+        self.uid, self.gid = os.getuid(), os.getgid()
+        # id -> (pid of the intermediate process, read end of its status pipe)
+        self.children: dict[int, tuple[int, int]] = {}
+
+    # --- control loop -------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        while True:
+            fds = array.array("i")
+            try:
+                data, ancdata, _, _ = self.sock.recvmsg(
+                    MAX_MESSAGE, socket.CMSG_LEN(3 * fds.itemsize)
+                )
+            except InterruptedError:
+                continue
+            if not data:
+                return  # the grader closed its end: the batch is over
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    usable = len(payload) - len(payload) % fds.itemsize
+                    fds.frombytes(payload[:usable])
+            try:
+                request = json.loads(data)
+                reply = self.handle(request, list(fds))
+            except Exception as exc:  # a bad request costs that request, not the zygote
+                reply = {"id": None, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            self.sock.sendmsg([json.dumps(reply).encode()])
+
+    def handle(self, request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
+        op, cid = request.get("op"), int(request["id"])
+        if op == "spawn":
+            if len(fds) != 3 or cid in self.children:
+                raise ValueError("spawn needs three descriptors and a new id")
+            self.children[cid] = self.spawn(*fds)
+            return {"id": cid, "ok": True}
+        if op == "kill":
+            return {"id": cid, "ok": True, "status": self.kill(cid)}
+        if op == "wait":
+            return {"id": cid, "ok": True, "status": self.wait(cid, float(request["timeout"]))}
+        raise ValueError(f"unknown op {op!r}")
+
+    # --- children -----------------------------------------------------------------------------
+
+    def spawn(self, fd_in: int, fd_out: int, fd_err: int) -> tuple[int, int]:
+        status_r, status_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the intermediate process
+            try:
+                self.sock.detach()  # its descriptor is closed below, with all the others
+                os.close(status_r)
+                _intermediate(self, fd_in, fd_out, fd_err, status_w)
+            finally:
+                os._exit(127)
+        os.close(status_w)
+        return pid, status_r
+
+    def kill(self, cid: int) -> dict[str, int] | None:
+        pid = self.children[cid][0]
+        try:
+            os.kill(pid, signal.SIGKILL)  # its child dies with it (PDEATHSIG), and so its PID
+        except ProcessLookupError:  # namespace with every process the student started
+            pass
+        return self.wait(cid, 5.0)
+
+    def wait(self, cid: int, timeout: float) -> dict[str, int] | None:
+        """The child's status once the intermediate process has reported it and ended."""
+        pid, status_r = self.children[cid]
+        deadline = time.monotonic() + timeout
+        ready, _, _ = select.select([status_r], [], [], max(0.0, timeout))
+        raw = os.read(status_r, 4) if ready else b""
+        if not ready:
+            return None
+        while True:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(0.001)
+        os.close(status_r)
+        del self.children[cid]
+        if len(raw) == 4:
+            code = struct.unpack("i", raw)[0]
+            if os.WIFSIGNALED(code):
+                return {"signal": os.WTERMSIG(code)}
+            return {"exit": os.WEXITSTATUS(code)}
+        return {"signal": int(signal.SIGKILL)}  # the intermediate was killed first
+
+
+def _intermediate(z: Zygote, fd_in: int, fd_out: int, fd_err: int, status_w: int) -> None:
+    """Enter new namespaces, fork the child (PID 1 of its namespace), report how it ended."""
+    life_r, life_w = os.pipe()
+    _check(
+        _libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET),
+        "unshare",
+    )
+    for name, text in (
+        ("setgroups", "deny"),
+        ("uid_map", f"{z.uid} {z.uid} 1"),
+        ("gid_map", f"{z.gid} {z.gid} 1"),
+    ):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(life_w)
+            os.close(status_w)
+            _child(z, fd_in, fd_out, fd_err, life_r)
+        except BaseException as exc:
+            try:
+                os.write(fd_err, f"the sandbox child could not start: {exc}\n".encode())
+            finally:
+                os._exit(126)
+        os._exit(0)
+    _close_all_but({status_w, life_w})
+    _, code = os.waitpid(pid, 0)
+    os.write(status_w, struct.pack("i", code))
+    os._exit(0)
+
+
+def _child(z: Zygote, fd_in: int, fd_out: int, fd_err: int, life_r: int) -> None:
+    """PID 1 of a fresh namespace: private /tmp and /proc, no capabilities, the filter, serve."""
+    _check(_prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+    if select.select([life_r], [], [], 0)[0]:
+        os._exit(0)  # the intermediate died before the death signal was armed
+    os.close(life_r)
+    # A session and process group of its own: kill(0, …) and friends address a process group
+    # by its global id, across PID namespaces, and the zygote's group is the one inherited.
+    os.setsid()
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={z.tmpfs_bytes},mode=1777")
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.chdir("/tmp")
+    os.dup2(fd_err, 2)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    _close_all_but({fd_in, fd_out})
+    _drop_capabilities()
+    _load_filter(z.program)
+    _reseed()
+    import child  # bound next to this file in the sandbox
+
+    child.main([str(fd_in), str(fd_out)])
+
+
+def _close_all_but(keep: set[int]) -> None:
+    """Close every descriptor above 2 except ``keep``."""
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    _check(
+        _libc.mount(
+            source.encode() if source else None,
+            target.encode(),
+            fstype.encode() if fstype else None,
+            flags,
+            data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )
+
+
+def _drop_capabilities() -> None:
+    """Clear the bounding, effective, permitted and inheritable sets the user namespace gave."""
+    for cap in range(64):
+        if _prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            break  # past the last capability this kernel knows
+    machine = os.uname().machine
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.syscall(SYS_CAPSET[machine], header, data), "capset")
+
+
+def _load_filter(program: bytes) -> None:
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _Fprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    _check(_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+    _check(
+        _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0),
+        "seccomp",
+    )
+
+
+def _reseed() -> None:
+    """Fresh random state, as a newly started process would have (not the zygote's copy)."""
+    random = sys.modules.get("random")
+    if random is not None:
+        random.seed()
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        numpy_random.seed()
+
+
+def main(argv: list[str]) -> int:
+    ctl_fd, filter_path, tmpfs_bytes = int(argv[0]), argv[1], int(argv[2])
+    for name in argv[3:]:
+        try:
+            __import__(name)
+        except ImportError:
+            pass  # not installed: the children import what they need themselves
+    import child  # noqa: F401  (bound next to this file; imported once, here)
+
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    Zygote(ctl_fd, filter_path, tmpfs_bytes).serve()
+    return 0

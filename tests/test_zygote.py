@@ -1,0 +1,175 @@
+"""Children forked by a zygote (batch workers) are as isolated as children started directly.
+
+A zygote is one sandbox for many submissions, so what each child gets of its own is the point:
+its own PID namespace (it is PID 1 and sees nothing else), its own /tmp and /proc, no
+capabilities, the seccomp filter, fresh random state; and nothing a child does reaches the
+zygote or the next child.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from grader.errors import StudentTimeout
+from grader.grading import SandboxFactory
+from grader.remote import Runner, SubmissionProxy, Timeouts
+from grader.sandbox.launcher import Limits
+from grader.sandbox.process import Zygote
+from grader.submission import Cell
+
+pytestmark = pytest.mark.slow
+
+LIMITS = Limits()
+
+PROBE = """
+import ctypes, os, random, sys
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+libc = ctypes.CDLL(None, use_errno=True)
+mount = libc.mount(b"tmpfs", b"/mnt", b"tmpfs", 0, None)
+info = {
+    "pid": os.getpid(),
+    "processes": sorted(p for p in os.listdir("/proc") if p.isdigit()),
+    "tmp": sorted(os.listdir("/tmp")),
+    "cap_eff": status["CapEff"].strip(),
+    "cap_bnd": status["CapBnd"].strip(),
+    "seccomp": status["Seccomp"].strip(),
+    "uid": os.getuid(),
+    "mount": [mount, ctypes.get_errno()],
+    "random": random.random(),
+    "cwd": os.getcwd(),
+}
+with open("/tmp/left-behind", "w") as f:
+    f.write("from an earlier submission")
+"""
+
+
+@pytest.fixture
+def factory() -> Iterator[SandboxFactory]:
+    made = SandboxFactory("bubblewrap", allow_fallback=False, zygote=True)
+    yield made
+    made.close()
+
+
+def run(factory: SandboxFactory, code: str, **timeouts: float) -> tuple[Runner, SubmissionProxy]:
+    runner = Runner(
+        factory.launcher(LIMITS),
+        [Cell(0, "code", "", code=code, filename="<cell>")],
+        module_name="__main__",
+        timeouts=Timeouts(**timeouts),
+        zygote=lambda: factory.zygote(LIMITS),
+    )
+    runner.start()
+    return runner, SubmissionProxy(runner)
+
+
+def probe(factory: SandboxFactory) -> dict[str, Any]:
+    runner, proxy = run(factory, PROBE)
+    try:
+        assert runner.child is not None and runner.child.zygote is not None  # really forked
+        info: dict[str, Any] = proxy.get("info")
+        return info
+    finally:
+        runner.close()
+
+
+def test_each_child_has_namespaces_of_its_own_and_no_privilege(factory: SandboxFactory) -> None:
+    first, second = probe(factory), probe(factory)
+    for info in (first, second):
+        assert info["pid"] == 1 and info["processes"] == ["1"]  # nothing else is visible
+        assert info["tmp"] == []  # the earlier child's file is not there
+        assert info["cap_eff"] == "0000000000000000"
+        assert info["cap_bnd"] == "0000000000000000"
+        assert info["seccomp"] == "2"  # the filter is loaded
+        assert info["mount"] == [-1, 1]  # mount refused with EPERM
+        assert info["uid"] == 65534 or info["uid"] != 0
+        assert info["cwd"] == "/tmp"
+    assert first["random"] != second["random"]  # not the zygote's random state, copied
+    assert len(factory._zygotes) == 1  # one zygote served both
+
+
+def test_a_child_cannot_reach_the_zygote(factory: SandboxFactory) -> None:
+    attack = """
+import os, signal
+for target in (0, -1, 1, os.getppid()):
+    try:
+        os.kill(target, signal.SIGKILL)
+    except OSError:
+        pass
+try:
+    os.killpg(os.getpgid(0), signal.SIGKILL)
+except OSError:
+    pass
+"""
+    runner, _ = run(factory, attack)
+    runner.close()
+    zygote = factory.zygote(LIMITS)
+    assert zygote is not None and zygote.alive
+    assert probe(factory)["processes"] == ["1"]
+    assert factory._zygote_starts == 1  # the same zygote, never restarted
+
+
+def test_a_hung_child_is_killed_and_the_next_one_is_fresh(factory: SandboxFactory) -> None:
+    code = "def spin():\n    while True:\n        pass\n\ndef ok():\n    return 7\n"
+    runner, proxy = run(factory, code, call=0.5)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StudentTimeout):
+            proxy.spin()
+        assert time.monotonic() - started < 3
+        runner.current_check_error = None
+        assert proxy.ok() == 7  # a restarted child, forked again
+        assert runner.restarts == 1
+    finally:
+        runner.close()
+    assert probe(factory)["processes"] == ["1"]
+
+
+def test_a_dead_child_reports_its_exit_code(factory: SandboxFactory) -> None:
+    runner, _ = run(factory, "import os\nos._exit(3)\n")
+    try:
+        assert runner.cell_runs[0].ok is False
+        assert "exited with code 3" in runner.cell_runs[0].error_message
+    finally:
+        runner.close()
+
+
+def test_a_dead_zygote_is_replaced(factory: SandboxFactory) -> None:
+    first = factory.zygote(LIMITS)
+    assert first is not None
+    first.close()
+    assert probe(factory)["pid"] == 1
+    second = factory.zygote(LIMITS)
+    assert second is not None and second is not first and second.alive
+
+
+def test_without_a_zygote_children_start_directly(
+    factory: SandboxFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine where the zygote cannot start still grades, with directly started children."""
+    from grader import grading
+    from grader.errors import SandboxUnavailable
+
+    def refuse(*args: object) -> Zygote:
+        raise SandboxUnavailable("no nested namespaces here")
+
+    monkeypatch.setattr(grading, "Zygote", refuse)
+    runner, proxy = run(factory, "x = 41 + 1\n")
+    try:
+        assert runner.child is not None and runner.child.zygote is None
+        assert proxy.get("x") == 42
+    finally:
+        runner.close()
+    assert factory.zygote(LIMITS) is None  # not tried again for every child
+
+
+def test_zygote_can_be_forced_either_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRADER_ZYGOTE", "0")
+    assert SandboxFactory("bubblewrap", allow_fallback=False, zygote=True).use_zygote is False
+    monkeypatch.setenv("GRADER_ZYGOTE", "1")
+    assert SandboxFactory("bubblewrap", allow_fallback=False).use_zygote is True
+    monkeypatch.delenv("GRADER_ZYGOTE")
+    assert SandboxFactory("bubblewrap", allow_fallback=False).use_zygote is False
