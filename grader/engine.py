@@ -10,11 +10,12 @@ proxy to the sandboxed child.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -136,12 +137,23 @@ def load_reference(assignment: Assignment) -> ModuleType | None:
 class GraderPlugin:
     """The pytest plugin: fixtures for checks and a hook that records each outcome."""
 
-    def __init__(self, ctx: GradeContext) -> None:
+    def __init__(self, ctx: GradeContext, *, select: bool = True) -> None:
         self.ctx = ctx
+        # False in a kept session: it collects every check once, and each run picks its own.
+        self.select = select
         self._recorders: dict[str, CheckRecorder] = {}
         self._errors: dict[str, tuple[BaseException, float]] = {}
         self._durations: dict[str, float] = {}
         self.fatal: GraderError | None = None
+
+    def begin(self, ctx: GradeContext, config: pytest.Config) -> None:
+        """Start a new submission in a kept session: nothing of the last one is left."""
+        self.ctx = ctx
+        self._recorders = {}
+        self._errors = {}
+        self._durations = {}
+        self.fatal = None
+        config.stash[CTX_KEY] = ctx
 
     # fixtures ------------------------------------------------------------------------------
 
@@ -190,19 +202,10 @@ class GraderPlugin:
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        keep = []
-        for item in items:
-            mark = item.get_closest_marker(MARKER)
-            if mark is None:
-                continue
-            question = mark.kwargs["question"]
-            if self.ctx.questions is not None and question not in self.ctx.questions:
-                continue
-            keep.append(item)
-            self.ctx.collected[question] = (
-                self.ctx.collected.get(question, 0.0) + mark.kwargs["points"]
-            )
-        items[:] = keep
+        if self.select:
+            items[:] = _select(items, self.ctx)
+        else:
+            items[:] = [item for item in items if item.get_closest_marker(MARKER) is not None]
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         if self.ctx.proxy is not None:
@@ -304,6 +307,21 @@ class GraderPlugin:
         )
 
 
+def _select(items: Sequence[pytest.Item], ctx: GradeContext) -> list[pytest.Item]:
+    """The checks of the questions ``ctx`` grades, in order; counts their points by question."""
+    keep = []
+    for item in items:
+        mark = item.get_closest_marker(MARKER)
+        if mark is None:
+            continue
+        question = mark.kwargs["question"]
+        if ctx.questions is not None and question not in ctx.questions:
+            continue
+        keep.append(item)
+        ctx.collected[question] = ctx.collected.get(question, 0.0) + mark.kwargs["points"]
+    return keep
+
+
 def _unwrap(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
@@ -345,11 +363,32 @@ def run_checks(ctx: GradeContext, check_files: Sequence[Path]) -> list[CheckResu
     # @given captures the default settings when it decorates.
     if ctx.assignment.uses_hypothesis():
         _setup_hypothesis()
-    plugin = GraderPlugin(ctx)
     kinds = {q.kind for q in ctx.assignment.questions}
     if kinds & {"text", "symbolic", "derivation"}:
         check_files = [*check_files, STANDARD_CHECKS]
-    rootdir = os.path.commonpath([str(p.parent) for p in check_files]) if check_files else "."
+    if not check_files:
+        return ctx.results
+    args = _pytest_args(check_files)
+    kept = _kept_session(ctx, check_files, args)
+    if kept is not None:
+        code, fatal = kept.run(ctx)
+    else:
+        plugin = GraderPlugin(ctx)
+        with _no_plugin_autoload():
+            code = pytest.main(args, plugins=[plugin])
+        fatal = plugin.fatal
+    if fatal is not None:
+        raise fatal
+    if code not in (0, 1, 5):
+        raise RuntimeError(
+            f"pytest could not run the checks (exit code {int(code)}); "
+            f"check files: {', '.join(map(str, check_files))}"
+        )
+    return ctx.results
+
+
+def _pytest_args(check_files: Sequence[Path]) -> list[str]:
+    rootdir = os.path.commonpath([str(p.parent) for p in check_files])
     # Only the plugins checks need: collection, fixtures, skipping and assertion rewriting.
     # The others cost time per run (the unraisable/thread hooks collect garbage per test).
     disabled = (
@@ -394,26 +433,133 @@ def run_checks(ctx: GradeContext, check_files: Sequence[Path]) -> list[CheckResu
         "-c",
         os.devnull,
     ]
-    if check_files:
-        # Entry-point plugins of whatever else is installed have no business here (and
-        # scanning for them costs a quarter of a second).
-        saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
-        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    return args
+
+
+@contextlib.contextmanager
+def _no_plugin_autoload() -> Iterator[None]:
+    """Entry-point plugins of whatever else is installed have no business here (and scanning
+    for them costs a quarter of a second)."""
+    saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
+
+
+# --- a pytest session kept between submissions ------------------------------------------------
+
+
+class KeptSession:
+    """One configured, collected pytest session that runs the same checks for many submissions.
+
+    Setting up pytest and collecting the checks cost a third of a warm worker's time per
+    submission, and gave the same items every time: the check modules stay imported, and the
+    parametrisation depends only on the assignment. Each run goes through pytest's own
+    per-test protocol (as ``pytest_runtestloop`` does), the last test with no successor so
+    that every fixture, the session-scoped ones included, is torn down before the next
+    submission; the plugin is reset by ``GraderPlugin.begin``. Nothing else carries over: a
+    test's request and arguments are rebuilt by pytest for each run.
+    """
+
+    def __init__(self, key: tuple[Any, ...], ctx: GradeContext, args: list[str]) -> None:
+        from _pytest.config import _prepareconfig
+
+        self.key = key
+        self.assignment = ctx.assignment  # held, so the key's id() cannot be reused
+        # Collection reads only the assignment from the context (for the parametrisation).
+        self.plugin = GraderPlugin(ctx, select=False)
+        with _no_plugin_autoload():
+            self.config = _prepareconfig(args, plugins=[self.plugin])
+        self.session: pytest.Session | None = None
+        self.items: list[pytest.Item] = []
+
+    def start(self) -> bool:
+        """Configure and collect; False (and everything undone) when collection failed."""
+        self.config._do_configure()
+        self.session = pytest.Session.from_config(self.config)
+        self.config.hook.pytest_sessionstart(session=self.session)
+        self.config.hook.pytest_collection(session=self.session)
+        self.items = list(self.session.items)
+        return not self.session.testsfailed
+
+    def run(self, ctx: GradeContext) -> tuple[int, GraderError | None]:
+        """Run the checks ``ctx`` selects; the exit code pytest.main would have given."""
+        assert self.session is not None
+        self.plugin.begin(ctx, self.config)
+        items = _select(self.items, ctx)
+        failed = 0
         try:
-            code = pytest.main(args, plugins=[plugin])
+            for i, item in enumerate(items):
+                nextitem = items[i + 1] if i + 1 < len(items) else None
+                item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+            failed = self.session.testsfailed
+            self.session.testsfailed = 0
+            if self.session.shouldfail or self.session.shouldstop:
+                raise RuntimeError("pytest was asked to stop")
+        except Exception:
+            _drop_kept()
+            return 3, self.plugin.fatal
+        except BaseException:
+            _drop_kept()
+            raise
+        code = 1 if failed else (0 if items else 5)
+        return code, self.plugin.fatal
+
+    def close(self) -> None:
+        try:
+            if self.session is not None:
+                self.config.hook.pytest_sessionfinish(session=self.session, exitstatus=0)
         finally:
-            if saved is None:
-                os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
-            else:
-                os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
-        if plugin.fatal is not None:
-            raise plugin.fatal
-        if code not in (0, 1, 5):
-            raise RuntimeError(
-                f"pytest could not run the checks (exit code {int(code)}); "
-                f"check files: {', '.join(map(str, check_files))}"
-            )
-    return ctx.results
+            self.config._ensure_unconfigure()
+
+
+_KEPT: list[KeptSession] = []
+
+
+def _drop_kept() -> None:
+    while _KEPT:
+        kept = _KEPT.pop()
+        with contextlib.suppress(Exception):
+            kept.close()
+
+
+def _kept_session(
+    ctx: GradeContext, check_files: Sequence[Path], args: list[str]
+) -> KeptSession | None:
+    """The kept session for these checks (built on first use), or None to run pytest.main.
+
+    The key holds the assignment object (the parametrisation comes from it) and each check
+    file's size and modification time; any other set of checks replaces the kept session.
+    None when pytest's internals differ from what this relies on, or collection failed: then
+    ``pytest.main`` runs and reports the problem as it always did.
+    """
+    try:
+        stamps = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in check_files)
+    except OSError:
+        return None
+    key = (id(ctx.assignment), tuple(args), stamps)
+    if _KEPT and _KEPT[0].key == key and _KEPT[0].assignment is ctx.assignment:
+        return _KEPT[0]
+    _drop_kept()
+    try:
+        kept = KeptSession(key, ctx, args)
+    except Exception:
+        return None
+    try:
+        ok = kept.start()
+    except Exception:
+        ok = False
+    if not ok:
+        with contextlib.suppress(Exception):
+            kept.close()
+        return None
+    _KEPT.append(kept)
+    return kept
 
 
 def assemble(ctx: GradeContext, results: Sequence[CheckResult]) -> tuple[QuestionResult, ...]:

@@ -286,8 +286,25 @@ def _pygments() -> tuple[Any, Any]:
     return PythonLexer(), HtmlFormatter(cssclass="highlight")
 
 
+# Sources up to this length are remembered: a batch shows the template's cells (and much
+# shared code) in every report, so most cells were already rendered for an earlier student.
+_MEMO_SOURCE = 4096
+
+
 def _highlight(source: str, metadata: Any = None) -> str:
     """Python source as highlighted HTML; Pygments escapes every character of it."""
+    if len(source) <= _MEMO_SOURCE:
+        return _highlight_memo(source)
+    return _highlight_now(source)
+
+
+@functools.lru_cache(maxsize=1024)
+def _highlight_memo(source: str) -> str:
+    """``_highlight_now``, remembered: its HTML depends on nothing but the source text."""
+    return _highlight_now(source)
+
+
+def _highlight_now(source: str) -> str:
     from pygments import highlight
 
     lexer, formatter = _pygments()
@@ -334,6 +351,19 @@ def _markdown_filter(context: Context, source: str) -> str:
 
 
 def _markdown(source: str, attachments: Mapping[str, Any] | None = None) -> str:
+    if not attachments and len(source) <= _MEMO_SOURCE:
+        return _markdown_memo(source)
+    return _markdown_now(source, attachments)
+
+
+@functools.lru_cache(maxsize=1024)
+def _markdown_memo(source: str) -> str:
+    """``_markdown_now`` of a cell without attachments, remembered: a fresh renderer is built
+    per call, so its HTML depends on nothing but the source text."""
+    return _markdown_now(source, None)
+
+
+def _markdown_now(source: str, attachments: Mapping[str, Any] | None) -> str:
     from nbconvert.filters.markdown_mistune import MarkdownWithMath
 
     renderer = _renderer_class()(

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal, cast, get_args
 
 import sympy
@@ -52,6 +53,7 @@ _DIM = re.compile(r"[A-Za-z][A-Za-z0-9]*\Z")
 _FIELDS = ("kind", "shape", "domain", "aliases", "definition")
 
 
+@lru_cache(maxsize=8192)
 def name_key(spelling: str) -> str:
     """The lookup key of a symbol spelling: ``w_{1}``, ``w_1`` and ``w1`` all give ``w1``.
 

@@ -13,7 +13,7 @@ import re
 import threading
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import snowballstemmer
 
@@ -92,6 +92,16 @@ class Sentence:
     text: str
     tokens: tuple[Token, ...]
     cues: frozenset[int]  # positions of tokens that negate what follows them
+
+    @cached_property
+    def stem_positions(self) -> dict[str, tuple[int, ...]]:
+        """Where each stem occurs (separators left out), in order: lets the scorer find a
+        rubric word without comparing it with every token of the sentence."""
+        index: dict[str, list[int]] = {}
+        for k, token in enumerate(self.tokens):
+            if not token.separator:
+                index.setdefault(token.stem, []).append(k)
+        return {stem: tuple(positions) for stem, positions in index.items()}
 
     @property
     def words(self) -> tuple[str, ...]:

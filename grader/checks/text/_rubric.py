@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from grader.errors import SpecError
@@ -31,6 +31,14 @@ class PatternWord:
     text: str
     stem: str
     prefix: bool
+
+    @cached_property
+    def prefixes(self) -> tuple[str, ...]:
+        """What a prefix word's tokens may start with: "generalis*" also meets "generalize",
+        the unified spelling."""
+        if self.text.endswith("is"):
+            return (self.text, self.text[:-2] + "iz")
+        return (self.text,)
 
 
 @lru_cache(maxsize=8192)

@@ -303,7 +303,7 @@ def _rank(hit: _Hit) -> tuple[int, bool]:
 def _place_phrasing(
     phrasing: tuple[tuple[str, ...], ...], sentence: Sentence, index: int
 ) -> _Hit | None:
-    occurrences = [_term_occurrences(term, sentence.tokens) for term in phrasing]
+    occurrences = [_term_occurrences(term, sentence) for term in phrasing]
     present = sum(1 for o in occurrences if o)
     if present < len(phrasing):
         # One word of a two-word phrasing says little; two of three is worth a second look.
@@ -357,21 +357,20 @@ def _reach(sentence: Sentence, positions: range) -> Iterable[int]:
                 return
 
 
-def _term_occurrences(term: tuple[str, ...], tokens: tuple[Token, ...]) -> list[tuple[int, ...]]:
+def _term_occurrences(term: tuple[str, ...], sentence: Sentence) -> list[tuple[int, ...]]:
     found: dict[tuple[int, ...], None] = {}
     for synonym in term:
-        for occurrence in _find(compile_synonym(synonym), tokens):
+        for occurrence in _find(compile_synonym(synonym), sentence):
             found[occurrence] = None
     return list(found)
 
 
-def _find(pattern: tuple[PatternWord, ...], tokens: tuple[Token, ...]) -> list[tuple[int, ...]]:
+def _find(pattern: tuple[PatternWord, ...], sentence: Sentence) -> list[tuple[int, ...]]:
     """Every place where the pattern's words occur in order, allowing a few function words
     between them but never a clause separator."""
+    tokens = sentence.tokens
     out = []
-    for start, token in enumerate(tokens):
-        if not _word_matches(pattern[0], token):
-            continue
+    for start in _starts(pattern[0], sentence):
         positions = [start]
         for word in pattern[1:]:
             k = positions[-1] + 1
@@ -392,12 +391,17 @@ def _find(pattern: tuple[PatternWord, ...], tokens: tuple[Token, ...]) -> list[t
     return out
 
 
+def _starts(word: PatternWord, sentence: Sentence) -> Iterable[int]:
+    """The positions ``word`` matches, in order. A whole word is looked up in the sentence's
+    stem index instead of being compared with every token (the scorer's hottest loop)."""
+    if not word.prefix:
+        return sentence.stem_positions.get(word.stem, ())
+    return [k for k, token in enumerate(sentence.tokens) if _word_matches(word, token)]
+
+
 def _word_matches(word: PatternWord, token: Token) -> bool:
     if token.separator:
         return False
     if not word.prefix:
         return token.stem == word.stem
-    prefixes = [word.text]
-    if word.text.endswith("is"):  # "generalis*" meets "generalize", the unified spelling
-        prefixes.append(word.text[:-2] + "iz")
-    return any(token.word.startswith(p) or token.stem.startswith(p) for p in prefixes)
+    return any(token.word.startswith(p) or token.stem.startswith(p) for p in word.prefixes)
