@@ -10,6 +10,10 @@ Measures, in one run:
   every run imports everything) and once warm (through a warm grading server started for the
   benchmark in a folder of its own, stopped at the end); the same two for a `.py` module;
 - `grade batch` over the workload: submissions per second and peak memory (VmHWM) per worker;
+- scaling: the same batch over a quarter and a half of the workload, as seconds per
+  submission (flat when the cost grows linearly);
+- the cost of a timeout: a batch of clean submissions with and without one infinite loop added,
+  against the bound "its own time limit divided by the number of workers";
 - the floor, `python -c "import numpy; exec(code)"` on the same submissions with the same
   number of workers, so every figure is also a ratio to it.
 The workload: per 50 submissions, correct notebooks (the seed student's and a clean one),
@@ -249,6 +253,39 @@ def batch(folder: Path, out: Path, jobs: int) -> dict[str, float]:
     return {"wall": wall, "peak_worker_mb": max(worker_peaks) if worker_peaks else 0.0}
 
 
+def scaling(paths: list[Path], work: Path, jobs: int) -> dict[int, float]:
+    """Seconds per submission for batches over a quarter, a half and all of the workload."""
+    out: dict[int, float] = {}
+    for n in sorted({max(1, len(paths) // 4), max(1, len(paths) // 2)}):
+        folder = work / f"scale{n}"
+        folder.mkdir()
+        for path in paths[:n]:
+            shutil.copyfile(path, folder / path.name)
+        out[n] = batch(folder, work / f"scale{n}-out", jobs)["wall"] / n
+    return out
+
+
+def timeout_cost(paths: list[Path], work: Path, jobs: int) -> dict[str, float]:
+    """Extra batch wall time caused by one submission whose function never returns."""
+    clean = [p for p in paths if "infinite" not in p.name and "exception" not in p.name][:40]
+    looping = next((p for p in paths if "infinite" in p.name), None)
+    if looping is None:
+        return {}
+    walls = []
+    for name, extra in (("clean", []), ("with-loop", [looping])):
+        folder = work / f"timeout-{name}"
+        folder.mkdir()
+        for path in clean:
+            shutil.copyfile(path, folder / path.name)
+        for path in extra:  # graded first: at the very end it would hold up the last worker
+            shutil.copyfile(path, folder / f"a_{path.name}")
+        walls.append(batch(folder, work / f"timeout-{name}-out", jobs)["wall"])
+    spec = (ROOT / "assignments" / "backprop" / "spec.toml").read_text()
+    limit = float(spec.split("call_timeout = ", 1)[1].split()[0])
+    per_sub = walls[0] / len(clean)
+    return {"added_s": walls[1] - walls[0] - per_sub, "bound_s": limit / jobs, "limit_s": limit}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -272,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         floor_s = floor(paths, args.jobs)
         floor_one = floor(paths[:1] * args.repeat, 1) / args.repeat
         b = batch(work / "subs", work / "out", args.jobs)
+        scale = scaling(paths, work, args.jobs)
+        scale[args.count] = b["wall"] / args.count
+        cost = timeout_cost(paths, work, args.jobs)
     rate = args.count / b["wall"]
     floor_rate = args.count / floor_s
     figures = {
@@ -307,6 +347,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{rate:.1f} submissions/s (floor {floor_rate:.1f}/s: {floor_rate / rate:.2f}× slower)"
     )
     print(f"peak memory per worker: {b['peak_worker_mb']:.0f} MB")
+    print(
+        "scaling: "
+        + ", ".join(f"{n} submissions {sec:.3f} s each" for n, sec in sorted(scale.items()))
+    )
+    if cost:
+        print(
+            f"one infinite loop added {cost['added_s']:.1f} s to a batch of 40 "
+            f"(bound: its {cost['limit_s']:g} s limit / {args.jobs} workers = "
+            f"{cost['bound_s']:.1f} s)"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return 0
