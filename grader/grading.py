@@ -56,6 +56,7 @@ class SandboxFactory:
         # GRADER_ZYGOTE=1 or 0 overrides that either way (to compare, or to rule it out).
         forced = os.environ.get("GRADER_ZYGOTE", "").strip()
         self.use_zygote = forced == "1" if forced in ("0", "1") else zygote
+        self.no_zygote = forced == "0"
         self._zygotes: dict[tuple[str, Limits], Zygote] = {}
         self._zygote_starts = 0
 
@@ -66,8 +67,11 @@ class SandboxFactory:
         return self._launchers[key]
 
     def zygote(self, limits: Limits) -> Zygote | None:
-        """The running zygote for these limits (started if needed), or None to start directly."""
-        if not self.use_zygote or self.mode is not Mode.BUBBLEWRAP:
+        """The running zygote for these limits (started if needed), or None to start directly.
+
+        A spare zygote handed over by the warm server is used even where none would be started.
+        """
+        if self.mode is not Mode.BUBBLEWRAP or self.no_zygote:
             return None
         key = (self.mode.value, limits)
         current = self._zygotes.get(key)
@@ -76,7 +80,11 @@ class SandboxFactory:
         if current is not None:
             current.close()
             del self._zygotes[key]
-        if self._zygote_starts >= self.ZYGOTE_STARTS:
+        spare = take_spare_zygote(limits)
+        if spare is not None:
+            self._zygotes[key] = spare
+            return spare
+        if not self.use_zygote or self._zygote_starts >= self.ZYGOTE_STARTS:
             return None
         self._zygote_starts += 1
         try:
@@ -102,6 +110,30 @@ class SandboxFactory:
             "(no isolation from your files); see `grade doctor`."
         )
         print(self.warning, file=sys.stderr)
+
+
+_spare: list[tuple[int, Zygote]] = []
+
+
+def adopt_spare_zygote(zygote: Zygote) -> None:
+    """Hand this process a zygote started ahead of time (by the warm server, before forking)."""
+    zygote.adopt()
+    _spare[:] = [(os.getpid(), zygote)]
+
+
+def take_spare_zygote(limits: Limits) -> Zygote | None:
+    """The spare zygote, if this process was given one for these limits; used once.
+
+    Only by the process it was handed to: a process forked from that one (a batch's pool
+    worker) must never talk to the same zygote.
+    """
+    if not _spare or _spare[0][0] != os.getpid() or _spare[0][1].limits != limits:
+        return None
+    zygote = _spare.pop()[1]
+    if zygote.alive:
+        return zygote
+    zygote.close()
+    return None
 
 
 def resolve_assignment(sub: Submission, options: GradeOptions, course: Path) -> Assignment:

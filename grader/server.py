@@ -479,6 +479,9 @@ class Server:
     closing: bool = False
     stop_requested: bool = False
     served: int = 0
+    spare: Any = None  # a Zygote for the next grade's sandbox (sandbox/zygote.py)
+    launcher: Any = None  # what starts the spares; built once
+    spares_started: int = 0
 
     def run(self) -> int:
         """Serve until idle or stale; 0 also when another server already holds the socket."""
@@ -518,6 +521,7 @@ class Server:
         if pid == 0:
             os._exit(0)
         os.waitpid(pid, 0)
+        self._start_spare()
         self.wake_r, wake_w = os.pipe()
         self.wake_w = wake_w
         for fd in (self.wake_r, wake_w):
@@ -534,7 +538,34 @@ class Server:
             self._loop()
         finally:
             self._close_listener("exiting")
+            if self.spare is not None:
+                self.spare.close()
         return 0
+
+    def _start_spare(self) -> None:
+        """Start a zygote for the next grade to fork its sandbox child from (see zygote.py).
+
+        Each zygote goes to exactly one worker, which adopts it; the server then starts the
+        next. It imports in the background, so a grade that comes at once only waits for it.
+        """
+        from .grading import ZYGOTE_PRELOAD
+        from .sandbox.launcher import Launcher, Limits, Mode
+        from .sandbox.process import Zygote
+
+        self.spare = None
+        if os.environ.get("GRADER_ZYGOTE", "").strip() == "0":
+            return
+        if self.launcher is None:
+            try:
+                self.launcher = Launcher(Mode.BUBBLEWRAP, limits=Limits())
+            except Exception as exc:  # no bubblewrap here: grades start their child directly
+                self._log(f"no spare sandbox: {exc}")
+                return
+        try:
+            self.spare = Zygote(self.launcher, ZYGOTE_PRELOAD, quiet=True)
+            self.spares_started += 1
+        except Exception as exc:
+            self._log(f"no spare sandbox: {exc}")
 
     def _on_stop_signal(self, signum: int, frame: object) -> None:
         self.stop_requested = True
@@ -651,7 +682,9 @@ class Server:
                 "identity": self.ident, "since": self.started, "grading": len(self.jobs),
                 "threads": _thread_count(), "served": self.served,
                 "fingerprint": self.fingerprint,
-                "idle_timeout": self.idle, "warm_failures": self.warm_failures}  # fmt: skip
+                "idle_timeout": self.idle, "warm_failures": self.warm_failures,
+                "spare_sandbox": self.spare is not None and self.spare.is_ready(0),
+                "spares_started": self.spares_started}  # fmt: skip
 
     def _refusal(self, request: dict[str, Any]) -> tuple[str, bool] | None:
         """Why this server must not grade the request, and whether it must exit too."""
@@ -677,6 +710,8 @@ class Server:
             if _client_left(conn):
                 conn.close()
                 return
+            # A spare still importing would make this grade wait for it: keep it for the next.
+            handover = self.spare is not None and self.spare.is_ready(0)
             try:
                 pid = os.fork()
             except OSError as exc:
@@ -684,7 +719,12 @@ class Server:
                 conn.close()
                 return
             if pid == 0:
-                self._worker(conn, fds, request)
+                self._worker(conn, fds, request, handover)
+            if handover:  # the worker has it now
+                self.spare.release()
+                self._start_spare()
+            elif self.spare is not None and not self.spare.alive:
+                self._start_spare()
         finally:
             for fd in fds:
                 os.close(fd)
@@ -737,7 +777,9 @@ class Server:
             _reply(job.conn, reply)
             job.conn.close()
 
-    def _worker(self, conn: socket.socket, fds: list[int], request: dict[str, Any]) -> NoReturn:
+    def _worker(
+        self, conn: socket.socket, fds: list[int], request: dict[str, Any], handover: bool
+    ) -> NoReturn:
         """The forked child: become the client's process and run the ordinary CLI."""
         code = 3
         try:
@@ -759,6 +801,12 @@ class Server:
             for fd in fds:
                 if fd > 2:
                     os.close(fd)
+            if handover:
+                from .grading import adopt_spare_zygote
+
+                adopt_spare_zygote(self.spare)
+            elif self.spare is not None:
+                self.spare.release()  # the server's, still starting: not for this grade
             code = _run_request(request)
         except KeyboardInterrupt:
             code = 130

@@ -137,6 +137,17 @@ def _server(env: dict[str, str], command: str, *python: str) -> dict[str, Any]:
     return state
 
 
+def _spare_ready(env: dict[str, str]) -> dict[str, Any]:
+    """Wait until the server's spare sandbox (a zygote) has finished importing."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state = _server(env, "status")
+        if state["spare_sandbox"]:
+            return state
+        time.sleep(0.1)
+    raise AssertionError("the server's spare sandbox never became ready")
+
+
 def _comparable(data: Any) -> Any:
     """The result without its timings (``timings`` and every ``duration_s``)."""
     if isinstance(data, dict):
@@ -184,9 +195,14 @@ def test_results_are_the_same_with_and_without_the_server(
     running: tuple[dict[str, str], dict[str, Any]], tmp_path: Path, submission: Path
 ) -> None:
     env = running[0]
-    served = _server(env, "status")["served"]
+    before = _spare_ready(env)
+    served = before["served"]
     warm = _grade(env, str(submission), "--format", "json", "-o", str(tmp_path / "warm"))
-    assert _server(env, "status")["served"] == served + 1, "not graded by the server"
+    after = _server(env, "status")
+    assert after["served"] == served + 1, "not graded by the server"
+    # The grade took the spare sandbox (a zygote, see sandbox/zygote.py) and a new one waits.
+    assert after["spares_started"] == before["spares_started"] + 1
+    assert after["spare_sandbox"] is True
     cold = _grade(
         env, str(submission), "--format", "json", "-o", str(tmp_path / "cold"), "--no-server"
     )
@@ -211,6 +227,7 @@ def _slow_submission(folder: Path) -> Path:
 
 
 def _start_slow_grade(env: dict[str, str], folder: Path, server_pid: int) -> tuple[Any, int]:
+    _spare_ready(env)
     proc = subprocess.Popen(
         [sys.executable, "-m", "grader.cli", str(_slow_submission(folder)), "--no-report"],
         cwd=ROOT,
@@ -221,12 +238,35 @@ def _start_slow_grade(env: dict[str, str], folder: Path, server_pid: int) -> tup
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        workers = _children(server_pid)
-        if workers and _children(workers[0]):  # the worker's sandbox child runs
+        # The server's children: the worker, and the bwrap of the spare sandbox (a zygote).
+        workers = [pid for pid in _children(server_pid) if b"bwrap" not in _cmdline(pid)]
+        if workers and _forked_children():  # the worker's sandbox child runs
             return proc, workers[0]
         time.sleep(0.05)
     proc.kill()
     raise AssertionError("no worker started")
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _forked_children() -> list[int]:
+    """Sandbox children forked by a zygote: zygote processes whose parent is a zygote too
+    (not bubblewrap, whose command line also names the zygote)."""
+    found = []
+    for pid in _processes_naming("import zygote"):
+        try:
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        mine, parents = _cmdline(pid), _cmdline(ppid)
+        if b"bwrap" not in mine and b"import zygote" in parents and b"bwrap" not in parents:
+            found.append(pid)
+    return found
 
 
 @pytest.mark.slow
@@ -235,11 +275,13 @@ def test_a_crashed_worker_reports_exit_code_3(
 ) -> None:
     env, state = running
     proc, worker = _start_slow_grade(env, tmp_path, state["pid"])
+    sandbox = _forked_children()
     os.kill(worker, signal.SIGKILL)  # SIGKILL, not SIGSEGV: no core file in the checkout
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 3
     assert "the grading worker died (SIGKILL)" in err
     assert _gone(worker, 5.0)
+    assert sandbox and all(_gone(pid, 5.0) for pid in sandbox)
     assert _server(env, "status")["grading"] == 0
 
 
@@ -249,7 +291,8 @@ def test_ctrl_c_on_the_client_stops_its_worker(
 ) -> None:
     env, state = running
     proc, worker = _start_slow_grade(env, tmp_path, state["pid"])
-    sandbox = _children(worker)
+    sandbox = _forked_children()
+    assert sandbox
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130

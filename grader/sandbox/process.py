@@ -11,6 +11,7 @@ import array
 import itertools
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -46,7 +47,15 @@ class Zygote:
     believed beyond "started", "ended with this status".
     """
 
-    def __init__(self, launcher: Launcher, preload: Sequence[str]) -> None:
+    def __init__(self, launcher: Launcher, preload: Sequence[str], *, quiet: bool = False) -> None:
+        """Start it (it imports in the background; the first spawn waits for it).
+
+        ``quiet``: its stderr goes to /dev/null instead of a pipe read by a thread (for the
+        warm server, which must stay single-threaded to fork).
+        """
+        self.limits = launcher.limits
+        self.adopted = False
+        self.ready = False  # it said it has imported everything
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             launch = launcher.build_zygote(theirs.fileno(), preload)
@@ -62,7 +71,7 @@ class Zygote:
                 preexec_fn=launch.preexec,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                stderr=subprocess.DEVNULL if quiet else subprocess.PIPE,
                 start_new_session=True,
             )
         except OSError as exc:
@@ -72,18 +81,60 @@ class Zygote:
             theirs.close()
             for fd in launch.data_fds:
                 os.close(fd)
+        self.pid = self.proc.pid
         self.sock = ours
         self.stderr = bytearray()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        assert self.proc.stderr is not None
-        threading.Thread(
-            target=_drain, args=(self.proc.stderr.fileno(), self.stderr), daemon=True
-        ).start()
+        if self.proc.stderr is not None:
+            threading.Thread(
+                target=_drain, args=(self.proc.stderr.fileno(), self.stderr), daemon=True
+            ).start()
 
     @property
     def alive(self) -> bool:
-        return self.proc.poll() is None and self.sock.fileno() >= 0
+        if self.sock.fileno() < 0:
+            return False
+        if not self.adopted:
+            return self.proc.poll() is None
+        try:
+            os.kill(self.pid, 0)  # not our child: its parent (the warm server) reaps it
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
+    def adopt(self) -> None:
+        """Take over a zygote started by the process this one was forked from.
+
+        Only the new owner may use it; its starter must ``release`` its copy.
+        """
+        self.adopted = True
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        """Give up this process's copy of a zygote adopted elsewhere, without stopping it."""
+        self.sock.close()
+
+    def is_ready(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds (0: not at all) for the zygote's imports to finish."""
+        with self._lock:
+            if self.ready:
+                return True
+            try:
+                self.sock.settimeout(timeout)
+                data = self.sock.recv(4096)
+            except (BlockingIOError, TimeoutError):
+                return False
+            except OSError:
+                self.close()
+                return False
+            if data != b'{"ready": true}':
+                self.close()
+                return False
+            self.ready = True
+            return True
 
     def spawn(self, fds: tuple[int, int, int], timeout: float) -> int:
         """Fork a child serving requests on fds[0], replies on fds[1], stderr to fds[2]."""
@@ -101,6 +152,9 @@ class Zygote:
         return status if isinstance(status, dict) else None
 
     def _call(self, message: dict[str, Any], fds: Sequence[int], timeout: float) -> dict[str, Any]:
+        if not self.is_ready(timeout):
+            self.close()
+            raise ZygoteError("the zygote did not start in time")
         with self._lock:
             if not self.alive:
                 raise ZygoteError("the zygote is not running")
@@ -133,7 +187,13 @@ class Zygote:
             self.sock.close()
         except OSError:
             pass
-        kill_group(self.proc)
+        if not self.adopted:
+            kill_group(self.proc)
+            return
+        try:  # whose child it is reaps it
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _drain(fd: int, into: bytearray, *, close: bool = False) -> None:

@@ -19,11 +19,12 @@ Then the child drops every capability that the user namespace gave it, loads the
 filter that bubblewrap loads for a directly started child (no mounts, namespaces, ptrace, …),
 and serves the grader exactly like a directly started child (``child.py``).
 
-Control protocol, over a ``SOCK_SEQPACKET`` socket to the grader, one JSON message each way:
-``{"op": "spawn", "id": n}`` with three descriptors (requests in, replies out, stderr) →
-``{"id": n, "ok": true}``; ``{"op": "kill", "id": n}`` → ``{"id": n, "status": …}``;
-``{"op": "wait", "id": n, "timeout": s}`` → ``{"id": n, "status": …}`` or ``null`` if still
-running. A status is ``{"exit": code}`` or ``{"signal": number}``.
+Control protocol, over a ``SOCK_SEQPACKET`` socket to the grader: ``{"ready": true}`` once the
+imports are done, then one JSON message each way. ``{"op": "spawn", "id": n}`` with three
+descriptors (requests in, replies out, stderr) → ``{"id": n, "ok": true}``;
+``{"op": "kill", "id": n}`` → ``{"id": n, "status": …}``; ``{"op": "wait", "id": n,
+"timeout": s}`` → ``{"id": n, "status": …}`` or ``null`` if still running. A status is
+``{"exit": code}`` or ``{"signal": number}``.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class Zygote:
     # --- control loop -------------------------------------------------------------------------
 
     def serve(self) -> None:
+        self.sock.sendmsg([json.dumps({"ready": True}).encode()])  # everything is imported
         while True:
             fds = array.array("i")
             try:
