@@ -123,11 +123,11 @@ def _make_executor(
         executor: cf.Executor = client.get_executor(pure=False)
         return executor, client.close
     jobs = options.jobs or len(os.sched_getaffinity(0))
-    pool = _local_pool(max(1, jobs), warm=warm)
+    pool = _local_pool(max(1, jobs), warm=warm, sandbox=options.sandbox)
     return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _local_pool(jobs: int, *, warm: bool) -> cf.ProcessPoolExecutor:
+def _local_pool(jobs: int, *, warm: bool, sandbox: str = "auto") -> cf.ProcessPoolExecutor:
     """Worker processes that die with this one, so a batch killed with SIGKILL leaves none
     behind to hold the output lock or a sandbox."""
     context = multiprocessing.get_context()
@@ -136,7 +136,10 @@ def _local_pool(jobs: int, *, warm: bool) -> cf.ProcessPoolExecutor:
     # when we die, and they with it.
     parent = None if context.get_start_method() == "forkserver" else os.getpid()
     return cf.ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=start_worker, initargs=(parent, warm)
+        max_workers=jobs,
+        mp_context=context,
+        initializer=start_worker,
+        initargs=(parent, warm, sandbox),
     )
 
 

@@ -91,7 +91,7 @@ def _state() -> _WorkerState:
     return _WorkerState()
 
 
-def start_worker(batch_pid: int | None, warm: bool) -> None:
+def start_worker(batch_pid: int | None, warm: bool, sandbox: str = "auto") -> None:
     """Initialise a local worker process: die with the batch, then warm up if asked.
 
     ``batch_pid`` is the batch's own pid when it is the worker's parent (fork or spawn), and
@@ -99,7 +99,7 @@ def start_worker(batch_pid: int | None, warm: bool) -> None:
     """
     die_with_parent(batch_pid)
     if warm:
-        warm_up()
+        warm_up(sandbox)
 
 
 def die_with_parent(parent: int | None) -> None:
@@ -120,8 +120,19 @@ def die_with_parent(parent: int | None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def warm_up() -> None:
-    """Import and build what every submission needs, once per worker process."""
+def warm_up(sandbox: str | None = None) -> None:
+    """Import and build what every submission needs, once per worker process.
+
+    With ``sandbox``, also start the zygote for the usual limits: it imports in its own
+    process meanwhile, instead of holding up the first submission.
+    """
+    if sandbox is not None:
+        from .sandbox.launcher import Limits
+
+        try:
+            _state().factory(sandbox).zygote(Limits())
+        except GraderError:
+            pass  # the first submission reports it
     import hypothesis.strategies  # noqa: F401  (every check file uses it)
 
     from . import engine, grading  # noqa: F401  (pytest, the checks' helpers, the sandbox)
