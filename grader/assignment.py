@@ -143,10 +143,32 @@ def load_assignment(course: Path, assignment_id: str, *, use_solutions: bool = T
 
 
 def parse_spec(spec_path: Path, private_dir: Path | None) -> Assignment:
+    """The assignment that ``spec_path`` describes; raises SpecError naming what is wrong.
+
+    The same spec text (with the same folders) gives the same, immutable Assignment again:
+    a batch worker resolves each submission's assignment from its spec, and parsing and
+    validating it cost more than reading it.
+    """
     try:
-        data = tomllib.loads(spec_path.read_text(encoding="utf-8"))
+        text = spec_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{spec_path}: cannot read: {exc}") from exc
+    key = (spec_path, private_dir, text)
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        if len(_PARSED) >= _PARSED_KEPT:
+            _PARSED.clear()
+        parsed = _PARSED[key] = _parse_spec_text(spec_path, private_dir, text)
+    return parsed
+
+
+_PARSED: dict[tuple[Path, Path | None, str], Assignment] = {}
+_PARSED_KEPT = 64
+
+
+def _parse_spec_text(spec_path: Path, private_dir: Path | None, text: str) -> Assignment:
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{spec_path}: invalid TOML: {exc}") from exc
     where = str(spec_path)

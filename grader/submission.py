@@ -8,6 +8,7 @@ rewritten into plain Python here, with a note, so that the child runs ordinary c
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import json
 import re
@@ -345,8 +346,22 @@ def rewrite_magics(source: str) -> tuple[str, tuple[str, ...]]:
 
 def _names_in(code: str) -> list[str]:
     try:
+        return list(_names_in_memo(code))
+    except (RecursionError, MemoryError):  # not remembered: it depends on the moment
+        return []
+
+
+@functools.lru_cache(maxsize=1024)
+def _names_in_memo(code: str) -> tuple[str, ...]:
+    """The names ``code`` defines at top level, remembered: they depend only on the text, and
+    a batch sees the template's cells (and much shared code) in every submission."""
+    return tuple(_parse_names(code))
+
+
+def _parse_names(code: str) -> list[str]:
+    try:
         tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    except (SyntaxError, ValueError):
         return []
     names: list[str] = []
     for node in tree.body:

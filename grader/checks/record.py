@@ -18,8 +18,7 @@ def describe_input(value: Any, *, seed: int | None = None, small: int = 12) -> s
     """Small inputs in full, large ones by shape (and the seed that made them)."""
     if isinstance(value, np.ndarray):
         if value.size <= small:
-            body = np.array2string(value, precision=4, separator=", ", suppress_small=False)
-            return body.replace("\n", " ")
+            return _small_array(value)
         seeded = f", seed {seed}" if seed is not None else ""
         return f"array of shape {value.shape} ({value.dtype}{seeded})"
     if isinstance(value, float):
@@ -36,13 +35,56 @@ def describe_input(value: Any, *, seed: int | None = None, small: int = 12) -> s
     return text if len(text) < 120 else text[:117] + "…"
 
 
+def _small_array(value: np.ndarray) -> str:
+    """A small array in full, as NumPy prints it (with 4 digits)."""
+    if type(value) is not np.ndarray or value.dtype.kind not in "biuf":
+        return _array_text(value)
+    # Checks draw their inputs from fixed seeds, so every submission is shown the same arrays:
+    # the text is remembered by the exact array (type, shape, bytes) and print options.
+    key = (value.dtype.str, value.shape, value.tobytes(), repr(np.get_printoptions()))
+    text = _ARRAY_TEXTS.get(key)
+    if text is None:
+        if len(_ARRAY_TEXTS) >= _ARRAY_TEXTS_KEPT:
+            _ARRAY_TEXTS.clear()
+        text = _ARRAY_TEXTS[key] = _array_text(value)
+    return text
+
+
+_ARRAY_TEXTS: dict[tuple[Any, ...], str] = {}
+_ARRAY_TEXTS_KEPT = 4096
+
+
+def _array_text(value: np.ndarray) -> str:
+    body = np.array2string(value, precision=4, separator=", ", suppress_small=False)
+    return body.replace("\n", " ")
+
+
+class _SmallArray:
+    """A small numeric array input, described only if it is shown.
+
+    A property check records the inputs of every example but shows one example's; formatting
+    an array costs more than the rest of recording it. The copy keeps what was recorded even
+    if the check changes its array afterwards.
+    """
+
+    __slots__ = ("name", "seed", "value")
+
+    def __init__(self, name: str, value: np.ndarray, seed: int) -> None:
+        self.name = name
+        self.value = value.copy()
+        self.seed = seed
+
+    def __str__(self) -> str:
+        return f"{self.name} = {describe_input(self.value, seed=self.seed)}"
+
+
 class CheckRecorder:
     """Collects what one check wants the report to show."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
-        self.inputs: list[str] = []
-        self.first_example: list[str] | None = None
+        self.inputs: list[str | _SmallArray] = []
+        self.first_example: list[str | _SmallArray] | None = None
         self.details: list[Detail] = []
         self.message = ""
         self.credit: float | None = None
@@ -52,7 +94,10 @@ class CheckRecorder:
 
     def input(self, name: str, value: Any) -> None:
         """Record one input of the call under test."""
-        self.inputs.append(f"{name} = {describe_input(value, seed=self.seed)}")
+        if type(value) is np.ndarray and value.size <= 12 and value.dtype.kind in "biuf":
+            self.inputs.append(_SmallArray(name, value, self.seed))
+        else:
+            self.inputs.append(f"{name} = {describe_input(value, seed=self.seed)}")
 
     def new_example(self) -> None:
         """Start the inputs of a new Hypothesis example.
@@ -67,7 +112,7 @@ class CheckRecorder:
 
     def inputs_text(self, *, passed: bool = False) -> str:
         shown = self.first_example if passed and self.first_example is not None else self.inputs
-        return "; ".join(shown)
+        return "; ".join(map(str, shown))
 
     def detail(self, detail: Detail) -> None:
         self.details.append(detail)

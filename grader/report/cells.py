@@ -11,6 +11,7 @@ only from ``data:`` URIs), and finally neutralises any active tag that could sti
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -52,12 +53,39 @@ def render_cells(sub: Submission, runs: Sequence[CellRun] = ()) -> Markup:
     ``runs`` are the grader's own runs of the code cells; a cell that failed there gets the
     grader's error appended below its saved outputs.
     """
-    nb = _clean_notebook(sub, {r.index: r for r in runs})
+    clean = _clean_notebook(sub, {r.index: r for r in runs})
     try:
-        body, _ = _exporter().from_notebook_node(nb)
+        key = json.dumps(clean, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError):
+        key = ""
+    html = _RENDERED.get(key) if key else None
+    if html is None:
+        html, ok = _render_clean(sub, clean)
+        if ok and key and len(key) <= _MEMO_NOTEBOOK:
+            if len(_RENDERED) >= _RENDERED_KEPT:
+                _RENDERED.clear()
+            _RENDERED[key] = html
+    return html
+
+
+# The HTML of a cleaned notebook depends on nothing but that notebook (the exporter is the
+# same for the whole process): the same notebook graded again, or a second copy of it, is not
+# rendered again. Only notebooks up to this size (as JSON) are remembered, the last few.
+_MEMO_NOTEBOOK = 256 * 1024
+_RENDERED_KEPT = 32
+_RENDERED: dict[str, Markup] = {}
+
+
+def _render_clean(sub: Submission, clean: dict[str, Any]) -> tuple[Markup, bool]:
+    """The cells' HTML, and whether nbconvert rendered them (else they are plain text)."""
+    import nbformat
+
+    from_dict: Any = nbformat.from_dict
+    try:
+        body, _ = _exporter().from_notebook_node(from_dict(clean))
     except Exception as exc:  # nbconvert raises many types on odd input; fall back to text
-        return Markup(_plain_cells(sub, f"{type(exc).__name__}: {exc}"))
-    return Markup(_CELL_ID.sub(r'id="cell-\1"', neutralise(body)))
+        return Markup(_plain_cells(sub, f"{type(exc).__name__}: {exc}")), False
+    return Markup(_CELL_ID.sub(r'id="cell-\1"', neutralise(body))), True
 
 
 def neutralise(html: str) -> str:
@@ -68,9 +96,8 @@ def neutralise(html: str) -> str:
 # --- the notebook handed to nbconvert ---------------------------------------------------------
 
 
-def _clean_notebook(sub: Submission, runs: Mapping[int, CellRun]) -> Any:
-    import nbformat
-
+def _clean_notebook(sub: Submission, runs: Mapping[int, CellRun]) -> dict[str, Any]:
+    """The notebook nbconvert is given, as plain JSON data."""
     raw_cells: list[Any] = []
     if sub.notebook is not None and isinstance(sub.notebook.get("cells"), list):
         raw_cells = sub.notebook["cells"]
@@ -101,15 +128,12 @@ def _clean_notebook(sub: Submission, runs: Mapping[int, CellRun]) -> Any:
             )
         else:
             cells.append({"cell_type": "raw", **common})
-    from_dict: Any = nbformat.from_dict
-    return from_dict(
-        {
-            "nbformat": 4,
-            "nbformat_minor": 5,
-            "cells": cells,
-            "metadata": {"language_info": {"name": "python", "pygments_lexer": "python"}},
-        }
-    )
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "cells": cells,
+        "metadata": {"language_info": {"name": "python", "pygments_lexer": "python"}},
+    }
 
 
 def _text(value: Any, limit: int = MAX_TEXT) -> str:

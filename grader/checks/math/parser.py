@@ -83,19 +83,29 @@ class Reading:
     written: tuple[Any, ...] = field(default=(), compare=False)
     # True when the text started with "=": it continues the previous line of a derivation.
     continues: bool = False
+    # read_as() and mathml(), once made: a Reading is immutable and may be shared (see read).
+    _shown: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def read_as(self) -> str:
         """The formula as the grader read it, in plain text (``X.T*(X*beta - y)``)."""
-        text = " = ".join(plain(side) for side in (self.written or self.sides))
-        return f"= {text}" if self.continues else text
+        shown = self._shown.get("plain")
+        if shown is None:
+            text = " = ".join(plain(side) for side in (self.written or self.sides))
+            shown = self._shown["plain"] = f"= {text}" if self.continues else text
+        return shown
 
     def mathml(self) -> str:
         """Presentation MathML of the formula as read, safe to embed in HTML."""
-        parts = [mathml(side) for side in (self.written or self.sides)]
-        body = "<mo>=</mo>".join(parts)
-        if self.continues:
-            body = "<mo>=</mo>" + body
-        return f'<math xmlns="http://www.w3.org/1998/Math/MathML"><mrow>{body}</mrow></math>'
+        shown = self._shown.get("mathml")
+        if shown is None:
+            parts = [mathml(side) for side in (self.written or self.sides)]
+            body = "<mo>=</mo>".join(parts)
+            if self.continues:
+                body = "<mo>=</mo>" + body
+            shown = self._shown["mathml"] = (
+                f'<math xmlns="http://www.w3.org/1998/Math/MathML"><mrow>{body}</mrow></math>'
+            )
+        return shown
 
 
 @dataclass(frozen=True)
@@ -183,13 +193,72 @@ def _parse_side(tokens: list[Token], end: Token, table: SymbolTable, value_mode:
     return value
 
 
+@dataclass(frozen=True)
+class _Failure:
+    """A ReadError kept as data: a remembered reading raises a new, untouched error each time
+    (an exception object collects tracebacks, and a check may change its fields)."""
+
+    reason: str
+    position: int | None
+    text: str
+
+    @classmethod
+    def of(cls, error: ReadError) -> _Failure:
+        return cls(error.reason, error.position, error.text)
+
+    def error(self) -> ReadError:
+        return ReadError(self.reason, position=self.position, text=self.text)
+
+
+_READINGS_KEPT = 4096  # per table; the memo starts afresh when full
+
+
+def _remembered(table: SymbolTable, key: tuple[Any, ...]) -> Any:
+    """What ``table``'s memo holds for ``key``: a value, or raises the ReadError it holds."""
+    saved = table.readings[key]
+    if isinstance(saved, _Failure):
+        raise saved.error()
+    return saved
+
+
+def _remember(table: SymbolTable, key: tuple[Any, ...], value: Any) -> None:
+    if len(table.readings) >= _READINGS_KEPT:
+        table.readings.clear()
+    table.readings[key] = _Failure.of(value) if isinstance(value, ReadError) else value
+
+
 def read_chain(text: str, table: SymbolTable, *, value_mode: bool = False) -> Chain:
     """Every side of an equation chain, read one by one; an unreadable side is its ReadError.
 
-    Raises ReadError only when the text as a whole cannot be split into sides.
+    Raises ReadError only when the text as a whole cannot be split into sides. Reading
+    depends only on the text and the table, so each text is read once per table (see
+    ``SymbolTable.readings``); every call gets new ReadError objects.
     """
+    key = ("chain", text, value_mode)
+    if key in table.readings:
+        saved = _remembered(table, key)
+        return Chain(
+            tuple(s.error() if isinstance(s, _Failure) else s for s in saved.sides),
+            saved.source,
+            saved.continues,
+        )
+    try:
+        chain, exact = _read_chain(text, table, value_mode)
+    except ReadError as exc:
+        _remember(table, key, exc)
+        raise
+    if exact:
+        sides = tuple(_Failure.of(s) if isinstance(s, ReadError) else s for s in chain.sides)
+        _remember(table, key, Chain(sides, chain.source, chain.continues))
+    return chain
+
+
+def _read_chain(text: str, table: SymbolTable, value_mode: bool) -> tuple[Chain, bool]:
+    """The chain, and whether it is the same on every reading (False when a side hit Python's
+    recursion limit, which depends on how deep the stack already was)."""
     sides, continues, end = _statement_sides(text)
     results: list[Any] = []
+    exact = True
     for side in sides:
         try:
             results.append(_parse_side(side, end, table, value_mode))
@@ -200,10 +269,11 @@ def read_chain(text: str, table: SymbolTable, *, value_mode: bool = False) -> Ch
             reason = f"this cannot be built as a formula ({exc})"
             results.append(ReadError(reason, position=side[0].pos, text=text))
         except RecursionError:
+            exact = False
             results.append(
                 ReadError("the formula is nested too deeply", position=side[0].pos, text=text)
             )
-    return Chain(tuple(results), text, continues)
+    return Chain(tuple(results), text, continues), exact
 
 
 def read_sides(text: str, table: SymbolTable, *, value_mode: bool = False) -> list[Any]:
@@ -224,7 +294,27 @@ def _judged_side_problem(value: Any) -> str | None:
     return None
 
 
-def _reading(chain: Chain, table: SymbolTable, expand: bool) -> Reading:
+def _reading(chain: Chain, table: SymbolTable, expand: bool, value_mode: bool = False) -> Reading:
+    """The Reading of a chain that ``read_chain(chain.source, table, value_mode=value_mode)``
+    gave; made once per table (Readings are immutable)."""
+    key = ("reading", chain.source, value_mode, expand)
+    if key in table.readings:
+        result: Reading = _remembered(table, key)
+        return result
+    # Only a chain that was read exactly (and so is remembered) gives a remembered Reading.
+    exact = ("chain", chain.source, value_mode) in table.readings
+    try:
+        reading = _make_reading(chain, table, expand)
+    except ReadError as exc:
+        if exact:
+            _remember(table, key, exc)
+        raise
+    if exact:
+        _remember(table, key, reading)
+    return reading
+
+
+def _make_reading(chain: Chain, table: SymbolTable, expand: bool) -> Reading:
     written = tuple(side for side in chain.sides if not isinstance(side, ReadError))
     problem = _judged_side_problem(written[-1])
     if problem:
@@ -259,7 +349,7 @@ def read_value(text: str, table: SymbolTable) -> Reading:
     for side in chain.sides:
         if isinstance(side, ReadError):
             raise side
-    return _reading(chain, table, True)
+    return _reading(chain, table, True, value_mode=True)
 
 
 def _wanted_label(table: SymbolTable, pair: tuple[str, str]) -> str:

@@ -4,12 +4,14 @@ Scalars are drawn from their declared domain (labels in {0, 1}, probabilities in
 positives, reals away from 0) as short exact decimals, so a counterexample can be quoted
 exactly; matrices are random and *tall* (every declared n×p has n > p, and the shapes change
 every other point), since on square matrices wrong answers such as X⁻¹y agree with
-(XᵀX)⁻¹Xᵀy. Each call owns its random generator and its mpmath context: no global state.
+(XᵀX)⁻¹Xᵀy. Each call owns its random generator; mpmath contexts are reused (see
+:func:`make_context`), each reset to its precision when handed out.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,10 +41,29 @@ class Point:
         return Point(self.dims, values, self.shown)
 
 
+_contexts = threading.local()
+
+
 def make_context(digits: int = DIGITS) -> Any:
-    """A private mpmath context at ``digits`` digits (40 unless a check needs more)."""
-    ctx = mpmath.MPContext()
+    """An mpmath context at ``digits`` digits (40 unless a check needs more), not mpmath's global
+    one.
+
+    Building a context costs more than most evaluations (it wraps every mpmath function), and
+    ``value_at`` needs one per call, so each thread keeps one context per precision. Its
+    settings (precision, ``pretty``, ``trap_complex``) are set again here on every hand-out, and
+    the grader never changes them while using one (mpmath's own temporary precision changes
+    are undone in ``finally`` blocks): a context handed out before computes exactly as a new
+    one would. What else it keeps are caches of constants, which depend only on the precision.
+    """
+    pool: dict[int, Any] | None = getattr(_contexts, "pool", None)
+    if pool is None:
+        pool = _contexts.pool = {}
+    ctx = pool.get(digits)
+    if ctx is None:
+        ctx = pool[digits] = mpmath.MPContext()
     ctx.dps = digits
+    ctx.pretty = False
+    ctx.trap_complex = False
     return ctx
 
 

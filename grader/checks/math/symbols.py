@@ -129,6 +129,12 @@ class SymbolTable:
     _dims: dict[str, Any] = field(default_factory=dict, repr=False)
     # Read definitions, by canonical name; filled by the reader, owned by this table.
     definitions: dict[str, Any] = field(default_factory=dict, repr=False)
+    # What the reader made of texts with this table (see parser.py). A table never changes
+    # once built, and reading depends only on the text and the table, so a text read again
+    # (the reference formulas for every submission, a common answer) reads the same way.
+    readings: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Values of expressions at given numbers (see numeric.value_at), for the same reason.
+    evaluations: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_specs(cls, specs: Iterable[SymbolSpec]) -> SymbolTable:
@@ -151,11 +157,30 @@ class SymbolTable:
         from grader.checks.math._definitions import load_definitions
 
         load_definitions(table)
+        table.readings.clear()  # read while the definitions were still being filled in
+        table.evaluations.clear()
         return table
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Mapping[str, Any]]) -> SymbolTable:
-        """A table from assignment data: ``{"X": {"kind": "matrix", "shape": ["n", "p"]}}``."""
+        """A table from assignment data: ``{"X": {"kind": "matrix", "shape": ["n", "p"]}}``.
+
+        The same data gives the same table object again (built once per process): checks
+        build the table of their assignment for every submission, and tables are read-only
+        once built. Only plain data (what TOML gives) is remembered, keyed by its exact value.
+        """
+        key = _plain_key(data)
+        if key is None or cls is not SymbolTable:
+            return cls._from_mapping(data)
+        table = _TABLES.get(key)
+        if table is None:
+            if len(_TABLES) >= _TABLES_KEPT:
+                _TABLES.clear()
+            table = _TABLES[key] = cls._from_mapping(data)
+        return table
+
+    @classmethod
+    def _from_mapping(cls, data: Mapping[str, Mapping[str, Any]]) -> SymbolTable:
         if not isinstance(data, Mapping):
             raise SpecError(f"symbols must be a table of names, not {data!r}")
         specs = []
@@ -243,3 +268,31 @@ class SymbolTable:
     def names(self) -> list[str]:
         """Canonical names of the variables (not functions), in declaration order."""
         return [s.name for s in self.specs if s.kind != "function"]
+
+
+_TABLES: dict[Any, SymbolTable] = {}
+_TABLES_KEPT = 32
+
+
+def _plain_key(value: Any) -> Any:
+    """A hashable key that equals another only for equal plain data, order and types included;
+    None for anything but dicts, lists, tuples, strings, numbers and booleans."""
+    if isinstance(value, dict):
+        items = []
+        for k, v in value.items():
+            inner = _plain_key(v)
+            if not isinstance(k, str) or inner is None:
+                return None
+            items.append((k, inner))
+        return ("dict", tuple(items))
+    if isinstance(value, list | tuple):
+        parts = []
+        for v in value:
+            inner = _plain_key(v)
+            if inner is None:
+                return None
+            parts.append(inner)
+        return (type(value).__name__, tuple(parts))
+    if isinstance(value, str | int | float | bool):
+        return (type(value).__name__, value)
+    return None

@@ -95,7 +95,28 @@ class _Hit:
 
 
 def score_text(answer: str, rubric: Rubric) -> TextScore:
-    """Score ``answer`` against ``rubric``, item by item, with evidence and confidence."""
+    """Score ``answer`` against ``rubric``, item by item, with evidence and confidence.
+
+    A pure function of the two values, and the result is immutable: a text scored before
+    against an identical rubric (same ``repr``: every field, types included) is not scored
+    again.
+    """
+    if type(answer) is not str:
+        return _score_text(answer, rubric)
+    key = (answer, repr(rubric))
+    score = _SCORED.get(key)
+    if score is None:
+        if len(_SCORED) >= _SCORED_KEPT:
+            _SCORED.clear()
+        score = _SCORED[key] = _score_text(answer, rubric)
+    return score
+
+
+_SCORED: dict[tuple[str, str], TextScore] = {}
+_SCORED_KEPT = 512
+
+
+def _score_text(answer: str, rubric: Rubric) -> TextScore:
     if is_placeholder(answer):
         items = tuple(
             ItemScore(item.id, item.description, False, 0.0, item.points, 1.0, "")
