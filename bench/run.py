@@ -83,8 +83,30 @@ def make_workload(folder: Path, count: int) -> list[Path]:
             source = correct[i % len(correct)]
             path = folder / f"s{i:04d}_{source.stem}{source.suffix}"
             shutil.copyfile(source, path)
+        _make_unique(path, i)
         paths.append(path)
     return paths
+
+
+def _make_unique(path: Path, i: int) -> None:
+    """Make every generated submission differ from every other, as a class's would: its code
+    and its written answers (grading results stay those of the file it was copied from), so
+    that no cache of the grader's sees the same input twice."""
+    mark = f"{i:04d}"
+    if path.suffix == ".py":
+        path.write_text(path.read_text() + f"\n# submission {mark}\n")
+        return
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if code:
+        code[0].source = f"# submission {mark}\n" + code[0].source
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type == "markdown" and "answer:1" in tags:
+            cell.source += f"\n\nSubmission {mark}."
+        elif cell.cell_type == "markdown" and "answer:2" in tags:
+            cell.source += "\n" + " " * (i + 1)
+    nbformat.write(nb, path)
 
 
 # --- the floor --------------------------------------------------------------------------------
