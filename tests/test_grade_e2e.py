@@ -253,3 +253,28 @@ def test_without_bubblewrap_a_batch_refuses_the_weak_mode(tmp_path: Path) -> Non
     assert proc.returncode == 2
     assert "bubblewrap is not installed" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_checks_exits_130(tmp_path: Path) -> None:
+    """An interrupt in the middle of a check stops the grade (it is not a failed check)."""
+    import signal
+
+    path = tmp_path / "slow.py"
+    path.write_text(
+        '__assignment__ = "backprop"\nimport time\n\ndef sigmoid(z):\n    time.sleep(30)\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "grader.cli", str(path), "--no-report"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3)  # the first sigmoid call is waiting on its sandbox by now
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert time.monotonic() - started < 5
