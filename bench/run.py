@@ -236,8 +236,10 @@ def _descendants(pid: int) -> list[int]:
 
 
 def batch(folder: Path, out: Path, jobs: int) -> dict[str, float]:
+    """Wall time; peak memory of the worker processes and of their zygotes (sandboxed
+    processes that fork the submissions' children), each process's VmHWM."""
     peaks: dict[int, int] = {}
-    names: dict[int, str] = {}
+    zygote_peaks: dict[int, int] = {}
     proc = subprocess.Popen(
         [*GRADE, "batch", str(folder), "--jobs", str(jobs), "--output-dir", str(out), "--force"],
         stdout=subprocess.DEVNULL,
@@ -252,14 +254,20 @@ def batch(folder: Path, out: Path, jobs: int) -> dict[str, float]:
                 try:
                     status = Path(f"/proc/{pid}/status").read_text()
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-                except OSError:
+                    ppid = int(status.split("PPid:", 1)[1].split()[0])
+                    parent = Path(f"/proc/{ppid}/cmdline").read_bytes()
+                except (OSError, IndexError, ValueError):
                     continue
                 if b"bwrap" in cmd or b"import child" in cmd:
-                    continue  # the sandboxed children are not workers
+                    continue  # bubblewrap, and directly started children
+                into = peaks
+                if b"import zygote" in cmd:
+                    if b"bwrap" not in parent:
+                        continue  # a submission's child, forked by the zygote
+                    into = zygote_peaks
                 for line in status.splitlines():
                     if line.startswith("VmHWM:"):
-                        peaks[pid] = max(peaks.get(pid, 0), int(line.split()[1]))
-                names[pid] = cmd.split(b"\0")[0].decode(errors="replace")
+                        into[pid] = max(into.get(pid, 0), int(line.split()[1]))
             stop.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -271,8 +279,11 @@ def batch(folder: Path, out: Path, jobs: int) -> dict[str, float]:
     sampler.join()
     if proc.returncode not in (0, 1):
         raise SystemExit(f"grade batch failed ({proc.returncode}): {err[-2000:]}")
-    worker_peaks = [kb / 1024 for pid, kb in peaks.items()]
-    return {"wall": wall, "peak_worker_mb": max(worker_peaks) if worker_peaks else 0.0}
+    return {
+        "wall": wall,
+        "peak_worker_mb": max(peaks.values(), default=0) / 1024,
+        "peak_zygote_mb": max(zygote_peaks.values(), default=0) / 1024,
+    }
 
 
 def scaling(paths: list[Path], work: Path, jobs: int) -> dict[int, float]:
@@ -368,7 +379,11 @@ def main(argv: list[str] | None = None) -> int:
         f"grade batch, {args.count} submissions, {args.jobs} workers: {b['wall']:.1f} s, "
         f"{rate:.1f} submissions/s (floor {floor_rate:.1f}/s: {floor_rate / rate:.2f}× slower)"
     )
-    print(f"peak memory per worker: {b['peak_worker_mb']:.0f} MB")
+    together = b["peak_worker_mb"] + b["peak_zygote_mb"]
+    print(
+        f"peak memory per worker: {b['peak_worker_mb']:.0f} MB, and its zygote "
+        f"{b['peak_zygote_mb']:.0f} MB (together {together:.0f} MB)"
+    )
     print(
         "scaling: "
         + ", ".join(f"{n} submissions {sec:.3f} s each" for n, sec in sorted(scale.items()))
