@@ -173,3 +173,43 @@ def test_zygote_can_be_forced_either_way(monkeypatch: pytest.MonkeyPatch) -> Non
     assert SandboxFactory("bubblewrap", allow_fallback=False).use_zygote is True
     monkeypatch.delenv("GRADER_ZYGOTE")
     assert SandboxFactory("bubblewrap", allow_fallback=False).use_zygote is False
+
+
+class _BrokenZygote(Zygote):
+    """A zygote that accepts every spawn but whose children die before they serve (as where
+    the kernel refuses nested namespaces)."""
+
+    def __init__(self) -> None:  # no process at all
+        self.closed_by_caller = False
+
+    @property
+    def alive(self) -> bool:
+        return not self.closed_by_caller
+
+    def spawn(self, fds: tuple[int, int, int], timeout: float) -> int:
+        return 1  # the descriptors are not kept: the child "dies" at once
+
+    def wait(self, cid: int, timeout: float) -> dict[str, int] | None:
+        return {"exit": 127}
+
+    def kill(self, cid: int) -> dict[str, int] | None:
+        return {"exit": 127}
+
+    def close(self) -> None:
+        self.closed_by_caller = True
+
+
+def test_a_zygote_whose_children_cannot_start_is_dropped_for_a_direct_child() -> None:
+    from grader.sandbox.launcher import Launcher, Mode
+    from grader.sandbox.process import ChildProcess
+
+    broken = _BrokenZygote()
+    init = {"module_name": "__main__", "preload": [], "limits": {}}
+    child = ChildProcess(Launcher(Mode.BUBBLEWRAP), init=init, timeout=20, zygote=broken)
+    try:
+        assert child.zygote is None and child.proc is not None  # started directly
+        reply, _ = child.request({"op": "cell", "source": "x = 6 * 7"}, timeout=10)
+        assert reply["ok"] is True
+    finally:
+        child.close()
+    assert broken.closed_by_caller  # and not offered again

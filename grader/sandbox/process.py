@@ -232,6 +232,22 @@ class ChildProcess:
         timeout: float,
         zygote: Zygote | None = None,
     ) -> None:
+        if zygote is not None:
+            try:
+                self._start(launcher, init, timeout, zygote)
+                return
+            except (ChildGone, ZygoteError):
+                # The zygote, or a child it forked before any student code ran, failed: it is
+                # unusable here (nested namespaces refused, say). Stopped, so that the factory
+                # does not offer it again; this child starts directly.
+                if hasattr(self, "reader"):
+                    self.close()
+                zygote.close()
+        self._start(launcher, init, timeout, None)
+
+    def _start(
+        self, launcher: Launcher, init: dict[str, Any], timeout: float, zygote: Zygote | None
+    ) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         self.zygote: Zygote | None = None
         self.cid = 0
@@ -244,13 +260,14 @@ class ChildProcess:
             err_r, err_w = os.pipe()
             try:
                 self.cid = zygote.spawn((req_r, rep_w, err_w), timeout)
-                self.zygote = zygote
             except ZygoteError:
-                os.close(err_r)
-                zygote = None  # started directly below; the factory replaces the zygote
+                for fd in (req_r, req_w, rep_r, rep_w, err_r):
+                    os.close(fd)
+                raise
             finally:
                 os.close(err_w)
-        if zygote is None:
+            self.zygote = zygote
+        else:
             launch = launcher.build(req_r, rep_w)
             try:
                 self.proc = subprocess.Popen(

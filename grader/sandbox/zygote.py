@@ -129,6 +129,12 @@ class Zygote:
                 self.sock.detach()  # its descriptor is closed below, with all the others
                 os.close(status_r)
                 _intermediate(self, fd_in, fd_out, fd_err, status_w)
+            except BaseException as exc:  # e.g. no nested namespaces: say why, as exit 127
+                try:
+                    os.write(fd_err, f"the sandbox could not start a child: {exc}\n".encode())
+                    os.write(status_w, struct.pack("i", 127 << 8))
+                except OSError:
+                    pass
             finally:
                 os._exit(127)
         os.close(status_w)
