@@ -85,7 +85,7 @@ def test_each_child_has_namespaces_of_its_own_and_no_privilege(factory: SandboxF
         assert info["cap_bnd"] == "0000000000000000"
         assert info["seccomp"] == "2"  # the filter is loaded
         assert info["mount"] == [-1, 1]  # mount refused with EPERM
-        assert info["uid"] == 65534 or info["uid"] != 0
+        assert info["uid"] != 0  # never root inside, whoever runs the grader
         assert info["cwd"] == "/tmp"
     assert first["random"] != second["random"]  # not the zygote's random state, copied
     assert len(factory._zygotes) == 1  # one zygote served both
