@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SpecError, UsageError
+from .memo import Memo
 
 KINDS = ("code", "symbolic", "derivation", "text")
 SPEC_FILE = "spec.toml"
@@ -156,14 +157,11 @@ def parse_spec(spec_path: Path, private_dir: Path | None) -> Assignment:
     key = (spec_path, private_dir, text)
     parsed = _PARSED.get(key)
     if parsed is None:
-        if len(_PARSED) >= _PARSED_KEPT:
-            _PARSED.clear()
-        parsed = _PARSED[key] = _parse_spec_text(spec_path, private_dir, text)
+        parsed = _PARSED.put(key, _parse_spec_text(spec_path, private_dir, text))
     return parsed
 
 
-_PARSED: dict[tuple[Path, Path | None, str], Assignment] = {}
-_PARSED_KEPT = 64
+_PARSED: Memo[tuple[Path, Path | None, str], Assignment] = Memo(64)
 
 
 def _parse_spec_text(spec_path: Path, private_dir: Path | None, text: str) -> Assignment:

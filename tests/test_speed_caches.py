@@ -238,3 +238,16 @@ def test_names_and_cells_are_remembered_by_their_exact_text(tmp_path: Path) -> N
     clear_all()
     path.write_text("def sigmoid(z):\n    return z\n\nx = 1\n", encoding="utf-8")
     assert cells_module.render_cells(read_submission(path)) == html
+
+
+def test_a_memo_is_bounded_and_starts_afresh_when_full() -> None:
+    from grader.memo import Memo
+
+    memo: Memo[int, str] = Memo(2)
+    assert memo.put(1, "a") == "a" and memo.put(2, "b") == "b"
+    memo.put(2, "b2")  # replacing a kept key is not growth
+    assert len(memo) == 2 and memo[2] == "b2"
+    memo.put(3, "c")  # full: everything else is forgotten
+    assert len(memo) == 1 and memo.get(1) is None and 3 in memo
+    with pytest.raises(ValueError):
+        Memo(0)

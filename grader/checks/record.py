@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..memo import Memo
 from ..results import Detail, TextNote
 
 
@@ -44,14 +45,11 @@ def _small_array(value: np.ndarray) -> str:
     key = (value.dtype.str, value.shape, value.tobytes(), repr(np.get_printoptions()))
     text = _ARRAY_TEXTS.get(key)
     if text is None:
-        if len(_ARRAY_TEXTS) >= _ARRAY_TEXTS_KEPT:
-            _ARRAY_TEXTS.clear()
-        text = _ARRAY_TEXTS[key] = _array_text(value)
+        text = _ARRAY_TEXTS.put(key, _array_text(value))
     return text
 
 
-_ARRAY_TEXTS: dict[tuple[Any, ...], str] = {}
-_ARRAY_TEXTS_KEPT = 4096
+_ARRAY_TEXTS: Memo[tuple[Any, ...], str] = Memo(4096)
 
 
 def _array_text(value: np.ndarray) -> str:

@@ -22,6 +22,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
+from ..memo import Memo
 from ..results import CellRun
 from ..submission import Submission
 
@@ -62,9 +63,7 @@ def render_cells(sub: Submission, runs: Sequence[CellRun] = ()) -> Markup:
     if html is None:
         html, ok = _render_clean(sub, clean)
         if ok and key and len(key) <= _MEMO_NOTEBOOK:
-            if len(_RENDERED) >= _RENDERED_KEPT:
-                _RENDERED.clear()
-            _RENDERED[key] = html
+            _RENDERED.put(key, html)
     return html
 
 
@@ -72,8 +71,7 @@ def render_cells(sub: Submission, runs: Sequence[CellRun] = ()) -> Markup:
 # same for the whole process): the same notebook graded again, or a second copy of it, is not
 # rendered again. Only notebooks up to this size (as JSON) are remembered, the last few.
 _MEMO_NOTEBOOK = 256 * 1024
-_RENDERED_KEPT = 32
-_RENDERED: dict[str, Markup] = {}
+_RENDERED: Memo[str, Markup] = Memo(32)
 
 
 def _render_clean(sub: Submission, clean: dict[str, Any]) -> tuple[Markup, bool]:

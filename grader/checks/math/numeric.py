@@ -402,13 +402,8 @@ def value_at(expr: Any, table: SymbolTable, values: Mapping[str, Any]) -> Any:
             return saved.copy() if hasattr(saved, "copy") else saved
     result = _value_at(expr, table, values)
     if key is not None:
-        if len(table.evaluations) >= _VALUES_KEPT:
-            table.evaluations.clear()
-        table.evaluations[key] = result.copy() if hasattr(result, "copy") else result
+        table.evaluations.put(key, result.copy() if hasattr(result, "copy") else result)
     return result
-
-
-_VALUES_KEPT = 4096  # per table; the memo starts afresh when full
 
 
 def _value_key(expr: Any, values: Mapping[str, Any]) -> tuple[Any, ...] | None:

@@ -210,9 +210,6 @@ class _Failure:
         return ReadError(self.reason, position=self.position, text=self.text)
 
 
-_READINGS_KEPT = 4096  # per table; the memo starts afresh when full
-
-
 def _remembered(table: SymbolTable, key: tuple[Any, ...]) -> Any:
     """What ``table``'s memo holds for ``key``: a value, or raises the ReadError it holds."""
     saved = table.readings[key]
@@ -222,9 +219,7 @@ def _remembered(table: SymbolTable, key: tuple[Any, ...]) -> Any:
 
 
 def _remember(table: SymbolTable, key: tuple[Any, ...], value: Any) -> None:
-    if len(table.readings) >= _READINGS_KEPT:
-        table.readings.clear()
-    table.readings[key] = _Failure.of(value) if isinstance(value, ReadError) else value
+    table.readings.put(key, _Failure.of(value) if isinstance(value, ReadError) else value)
 
 
 def read_chain(text: str, table: SymbolTable, *, value_mode: bool = False) -> Chain:

@@ -18,6 +18,7 @@ from typing import Any, Literal, cast, get_args
 import sympy
 
 from grader.errors import SpecError
+from grader.memo import Memo
 
 __all__ = [
     "BUILTIN_FUNCTIONS",
@@ -132,9 +133,11 @@ class SymbolTable:
     # What the reader made of texts with this table (see parser.py). A table never changes
     # once built, and reading depends only on the text and the table, so a text read again
     # (the reference formulas for every submission, a common answer) reads the same way.
-    readings: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    readings: Memo[Any, Any] = field(default_factory=lambda: Memo(4096), repr=False, compare=False)
     # Values of expressions at given numbers (see numeric.value_at), for the same reason.
-    evaluations: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    evaluations: Memo[Any, Any] = field(
+        default_factory=lambda: Memo(4096), repr=False, compare=False
+    )
 
     @classmethod
     def from_specs(cls, specs: Iterable[SymbolSpec]) -> SymbolTable:
@@ -174,9 +177,7 @@ class SymbolTable:
             return cls._from_mapping(data)
         table = _TABLES.get(key)
         if table is None:
-            if len(_TABLES) >= _TABLES_KEPT:
-                _TABLES.clear()
-            table = _TABLES[key] = cls._from_mapping(data)
+            table = _TABLES.put(key, cls._from_mapping(data))
         return table
 
     @classmethod
@@ -270,8 +271,7 @@ class SymbolTable:
         return [s.name for s in self.specs if s.kind != "function"]
 
 
-_TABLES: dict[Any, SymbolTable] = {}
-_TABLES_KEPT = 32
+_TABLES: Memo[Any, SymbolTable] = Memo(32)
 
 
 def _plain_key(value: Any) -> Any:

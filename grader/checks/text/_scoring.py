@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from grader.results import RubricMatch
 
+from ...memo import Memo
 from ._reading import (
     FUNCTION_WORDS,
     NEGATION_REACH,
@@ -106,14 +107,11 @@ def score_text(answer: str, rubric: Rubric) -> TextScore:
     key = (answer, repr(rubric))
     score = _SCORED.get(key)
     if score is None:
-        if len(_SCORED) >= _SCORED_KEPT:
-            _SCORED.clear()
-        score = _SCORED[key] = _score_text(answer, rubric)
+        score = _SCORED.put(key, _score_text(answer, rubric))
     return score
 
 
-_SCORED: dict[tuple[str, str], TextScore] = {}
-_SCORED_KEPT = 512
+_SCORED: Memo[tuple[str, str], TextScore] = Memo(512)
 
 
 def _score_text(answer: str, rubric: Rubric) -> TextScore:
