@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import SandboxUnavailable
 from . import wire
-from .launcher import Launcher, kill_group
+from .launcher import Launch, Launcher, kill_group
 
 STDERR_CAP = 64 * 1024
 
@@ -64,23 +64,12 @@ class Zygote:
             theirs.close()
             raise
         try:
-            self.proc = subprocess.Popen(
-                launch.argv,
-                env=launch.env,
-                pass_fds=launch.pass_fds,
-                preexec_fn=launch.preexec,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL if quiet else subprocess.PIPE,
-                start_new_session=True,
-            )
-        except OSError as exc:
+            self.proc = _start(launch, stderr=subprocess.DEVNULL if quiet else subprocess.PIPE)
+        except SandboxUnavailable:
             ours.close()
-            raise SandboxUnavailable(f"cannot start the sandbox: {exc}") from exc
+            raise
         finally:
             theirs.close()
-            for fd in launch.data_fds:
-                os.close(fd)
         self.pid = self.proc.pid
         self.sock = ours
         self.stderr = bytearray()
@@ -196,6 +185,26 @@ class Zygote:
             pass
 
 
+def _start(launch: Launch, *, stderr: int) -> subprocess.Popen[bytes]:
+    """Start what ``launch`` describes in a session of its own; its data fds are closed."""
+    try:
+        return subprocess.Popen(
+            launch.argv,
+            env=launch.env,
+            pass_fds=launch.pass_fds,
+            preexec_fn=launch.preexec,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise SandboxUnavailable(f"cannot start the sandbox: {exc}") from exc
+    finally:
+        for fd in launch.data_fds:
+            os.close(fd)
+
+
 def _drain(fd: int, into: bytearray, *, close: bool = False) -> None:
     """Read ``fd`` to its end, keeping the first STDERR_CAP bytes; then close it if asked.
 
@@ -268,24 +277,12 @@ class ChildProcess:
                 os.close(err_w)
             self.zygote = zygote
         else:
-            launch = launcher.build(req_r, rep_w)
             try:
-                self.proc = subprocess.Popen(
-                    launch.argv,
-                    env=launch.env,
-                    pass_fds=launch.pass_fds,
-                    preexec_fn=launch.preexec,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                for fd in (req_r, req_w, rep_r, rep_w, *launch.data_fds):
+                self.proc = _start(launcher.build(req_r, rep_w), stderr=subprocess.PIPE)
+            except SandboxUnavailable:
+                for fd in (req_r, req_w, rep_r, rep_w):
                     os.close(fd)
-                raise SandboxUnavailable(f"cannot start the sandbox: {exc}") from exc
-            for fd in launch.data_fds:
-                os.close(fd)
+                raise
             assert self.proc.stderr is not None
             err_r = os.dup(self.proc.stderr.fileno())
             self.proc.stderr.close()
