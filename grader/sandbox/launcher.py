@@ -40,7 +40,7 @@ SANDBOX_ENV = {
     "PYTHONHASHSEED": "0",
 }
 CHILD_SOURCES = ("wire.py", "child.py")
-ZYGOTE_SOURCES = (*CHILD_SOURCES, "zygote.py")
+ZYGOTE_SOURCES = (*CHILD_SOURCES, "seccomp.py", "zygote.py")
 FILTER_FILE = f"{CHILD_DIR}/seccomp.bpf"
 
 
