@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import inspect
 import os
 import sys
 import zlib
@@ -23,6 +24,7 @@ from typing import Any, Literal, TypeVar
 
 import pytest
 
+from . import replay
 from .answers import Answers
 from .assignment import Assignment
 from .checks.record import CheckRecorder
@@ -210,6 +212,24 @@ class GraderPlugin:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         if self.ctx.proxy is not None:
             self.ctx.proxy.runner.current_check_error = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        """Run a property check through ``replay`` (its examples are drawn once per process)."""
+        test = pyfuncitem.obj
+        if not replay.is_property(test):
+            return None
+        funcargs = pyfuncitem.funcargs
+        names = [n for n in inspect.signature(test).parameters if n in funcargs]
+
+        def fresh() -> dict[str, Any]:
+            if "record" in funcargs:  # the quick attempt's inputs and notes are dropped
+                rec = CheckRecorder(_seed(pyfuncitem.nodeid))
+                self._recorders[pyfuncitem.nodeid] = funcargs["record"] = rec
+            return {n: funcargs[n] for n in names}
+
+        replay.run_property(test, {n: funcargs[n] for n in names}, before_retry=fresh)
+        return True
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(

@@ -17,6 +17,7 @@ import mpmath
 import numpy as np
 import pytest
 
+from grader import replay
 from grader import submission as submission_module
 from grader.assignment import load_assignment, parse_spec
 from grader.checks import record as record_module
@@ -50,6 +51,7 @@ def clear_all() -> None:
     cells_module._RENDERED.clear()
     submission_module._names_in_memo.cache_clear()
     points._contexts.__dict__.clear()
+    replay.forget()
 
 
 # --- end to end -------------------------------------------------------------------------------
@@ -77,15 +79,45 @@ def _grade(paths: list[Path], *, forget: bool) -> list[Any]:
     return out
 
 
-def test_remembered_results_are_the_results_of_a_fresh_process() -> None:
+def _asymmetric_sigmoid(folder: Path) -> Path:
+    """A submission whose sigmoid is right except for arrays holding a value above 5: only
+    some of the property check's examples fail, so Hypothesis has to find and shrink one."""
+    source = (ROOT / "solutions" / "backprop" / "mutants" / "sigmoid_overflow.py").read_text()
+    body = source.split("def forward", 1)[1]
+    path = folder / "asymmetric.py"
+    path.write_text(
+        "import numpy as np\n\n__assignment__ = 'backprop'\n\n\n"
+        "def sigmoid(z):\n"
+        "    z = np.asarray(z, dtype=float)\n"
+        "    out = np.exp(-np.logaddexp(0.0, -z))\n"
+        "    if np.any(z > 5):\n"
+        "        out = out + 0.01\n"
+        "    return float(out) if out.ndim == 0 else out\n\n\n"
+        "def forward" + body
+    )
+    return path
+
+
+def test_remembered_results_are_the_results_of_a_fresh_process(tmp_path: Path) -> None:
     seed = ROOT / "student_submissions" / "backprop" / "seed_student.ipynb"
     other = ROOT / "tests" / "corpus" / "backprop" / "missing_factor.ipynb"
-    order = [seed, other, seed]
+    asymmetric = _asymmetric_sigmoid(tmp_path)
+    order = [seed, other, asymmetric, seed, asymmetric]
     warm = _grade(order, forget=False)
     fresh = _grade(order, forget=True)
     assert warm == fresh
-    assert warm[0] == warm[2]
+    assert warm[0] == warm[3] and warm[2] == warm[4]
     assert warm[0] != warm[1]
+    # The property check fails for the asymmetric sigmoid on a shrunk example (one value
+    # above 5), after the examples replayed from the passing submissions have all passed.
+    symmetry = [
+        check
+        for question in warm[2][0]["questions"]
+        for check in question["checks"]
+        if check["name"].startswith("sigmoid(−z)")
+    ]
+    assert [c["outcome"] for c in symmetry] == ["failed"]
+    assert re.fullmatch(r"z = \[\s*[0-9.e+]+\s*\]", symmetry[0]["inputs"]), symmetry[0]["inputs"]
 
 
 # --- formulas ---------------------------------------------------------------------------------
