@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as npst
 
 from grader.sandbox import wire
 
@@ -264,6 +265,41 @@ def test_any_blob_is_an_array_or_a_wire_error(tail: bytes, prefix: bytes) -> Non
     except wire.WireError:
         return
     assert isinstance(arr, np.ndarray) and arr.dtype.kind in "biufc"
+
+
+@pytest.mark.parametrize("descr", ["<i9", "<f3", "|b2", "<c4", "<u0"])
+def test_impossible_number_types_in_a_plain_header_are_refused(descr: str) -> None:
+    blob = npy(f"{{'descr': {descr!r}, 'fortran_order': False, 'shape': (1,), }}", b"\0" * 16)
+    with pytest.raises(wire.WireError):
+        wire.npy_to_array(blob)
+
+
+_NUMBER_DTYPES = st.sampled_from(
+    ["|b1", "|i1", "<i2", ">i4", "<i8", "|u1", "<u4", "<f2", "<f4", ">f8", "<c8", "<c16"]
+)
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(
+    npst.arrays(
+        _NUMBER_DTYPES.map(np.dtype),
+        npst.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4),
+    ),
+    st.booleans(),
+)
+def test_arrays_travel_as_numpy_writes_them_and_come_back_the_same(
+    arr: np.ndarray[Any, Any], transposed: bool
+) -> None:
+    if transposed:
+        arr = arr.T  # not C-contiguous: written in C order
+    blob = wire.array_to_npy(arr)
+    ours = io.BytesIO()
+    np.lib.format.write_array(ours, np.ascontiguousarray(arr) if arr.ndim else arr)
+    assert blob == ours.getvalue()  # any .npy reader reads what the wire sends
+    back = wire.npy_to_array(blob)
+    assert back.dtype == arr.dtype and back.shape == arr.shape  # a 0-d array stays 0-d
+    assert back.tobytes() == np.ascontiguousarray(arr).tobytes()
+    assert back.flags.writeable and back.flags.c_contiguous
 
 
 # --- values -------------------------------------------------------------------------------

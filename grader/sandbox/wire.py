@@ -16,6 +16,7 @@ import io
 import json
 import math
 import os
+import re
 import select
 import struct
 import time
@@ -153,25 +154,69 @@ def check_fields(header: dict[str, Any]) -> None:
 # --- arrays ---------------------------------------------------------------------------------
 
 
+# Version 1.0 ``.npy`` headers as NumPy writes them for plain C-ordered number arrays. Both
+# ends write and read these directly: NumPy's own reader parses every header with
+# ``ast.literal_eval``, which cost more than the rest of a small call. Any other header takes
+# NumPy's path, and either way the same checks follow.
+_NPY_V1 = b"\x93NUMPY\x01\x00"
+_NPY_HEADER = re.compile(
+    r"\{'descr': '([<>|][biufc][0-9]{1,2})', 'fortran_order': False, "
+    r"'shape': \(((?:[0-9]{1,19}, )*(?:[0-9]{1,19},?)?)\), \} *\n"
+)
+
+
 def array_to_npy(array: np.ndarray[Any, Any]) -> bytes:
-    out = io.BytesIO()
-    np.lib.format.write_array(out, np.ascontiguousarray(array), allow_pickle=False)
-    return out.getvalue()
+    if not array.flags.c_contiguous:  # (``ascontiguousarray`` would also make a 0-d array 1-d)
+        array = np.ascontiguousarray(array)
+    dtype = array.dtype
+    if dtype.kind not in ALLOWED_KINDS or dtype.fields is not None or array.ndim > 32:
+        out = io.BytesIO()
+        np.lib.format.write_array(out, array, allow_pickle=False)
+        return out.getvalue()
+    header = f"{{'descr': {dtype.str!r}, 'fortran_order': False, 'shape': {array.shape!r}, }}"
+    # Padded with spaces and a newline so that the data starts at a multiple of 64 bytes.
+    size = len(_NPY_V1) + 2 + len(header) + 1
+    header += " " * (-size % 64) + "\n"
+    return b"".join(
+        (_NPY_V1, struct.pack("<H", len(header)), header.encode("latin1"), array.tobytes())
+    )
+
+
+def _npy_header(blob: bytes) -> tuple[tuple[int, ...], bool, np.dtype[Any], int] | None:
+    """Shape, Fortran order, dtype and data offset of a header NumPy writes for a plain array;
+    None for any other (NumPy's own reader then decides)."""
+    if len(blob) < 10 or not blob.startswith(_NPY_V1):
+        return None
+    (length,) = struct.unpack_from("<H", blob, 8)
+    match = _NPY_HEADER.fullmatch(blob[10 : 10 + length].decode("latin1"))
+    if match is None:
+        return None
+    try:
+        dtype = np.dtype(match.group(1))
+    except TypeError:  # e.g. '<i9': not a type; NumPy's reader words the refusal
+        return None
+    shape = tuple(int(d) for d in match.group(2).split(",") if d.strip())
+    return shape, False, dtype, 10 + length
 
 
 def npy_to_array(blob: bytes, *, max_bytes: int = MAX_BLOB_BYTES) -> np.ndarray[Any, Any]:
     """Load an ``.npy`` blob after checking its header; refuses objects and oversized data."""
-    stream = io.BytesIO(blob)
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-        else:
-            raise WireError(f"unsupported .npy version {version}")
-    except (ValueError, OSError, SyntaxError) as exc:
-        raise WireError(f"bad array header: {exc}") from exc
+    known = _npy_header(blob)
+    if known is not None:
+        shape, fortran, dtype, offset = known
+    else:
+        stream = io.BytesIO(blob)
+        try:
+            version = np.lib.format.read_magic(stream)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+            else:
+                raise WireError(f"unsupported .npy version {version}")
+        except (ValueError, OSError, SyntaxError) as exc:
+            raise WireError(f"bad array header: {exc}") from exc
+        offset = stream.tell()
     if dtype.hasobject or dtype.kind not in ALLOWED_KINDS or dtype.fields is not None:
         raise WireError(f"refused array dtype {dtype.str!r} (only numbers are accepted)")
     if len(shape) > 32 or any((not isinstance(d, int)) or d < 0 for d in shape):
@@ -180,7 +225,7 @@ def npy_to_array(blob: bytes, *, max_bytes: int = MAX_BLOB_BYTES) -> np.ndarray[
     nbytes = count * dtype.itemsize
     if nbytes > max_bytes:
         raise WireError(f"array of {nbytes} bytes exceeds the cap of {max_bytes}")
-    data = blob[stream.tell() :]
+    data = blob[offset:]
     if len(data) != nbytes:
         raise WireError(f"array data has {len(data)} bytes, header says {nbytes}")
     arr = np.frombuffer(data, dtype=dtype, count=count)
