@@ -63,7 +63,7 @@ def run_property(
                 inner(**fixtures, **copy.deepcopy(drawn))
         except (KeyboardInterrupt, SystemExit):
             raise
-        except BaseException:  # noqa: BLE001 - any surprise: Hypothesis decides
+        except BaseException:  # any surprise: Hypothesis decides
             fixtures = before_retry()
         else:
             return
@@ -76,7 +76,7 @@ def run_property(
         drawn = {k: v for k, v in kwargs.items() if k not in fixtures}
         try:
             calls.append(copy.deepcopy(drawn))
-        except Exception:  # noqa: BLE001 - an example that cannot be copied is not kept
+        except Exception:  # an example that cannot be copied is not kept
             clean = False
         if args:
             clean = False

@@ -36,6 +36,8 @@ from grader.checks.text._reading import (
     split_sentences,
     tokenize,
 )
+from grader.checks.text._rubric import compile_synonym
+from grader.checks.text._scoring import _starts, _word_matches
 from grader.errors import SpecError
 from grader.results import RubricMatch
 
@@ -1161,3 +1163,21 @@ def test_the_documented_example_loads() -> None:
     answer = "Inverting XᵀX costs O(p³), which is far too slow with many features."
     assert score_text(answer, rubric).score == 1.0
     assert score_text("Inverting XᵀX is cheap.", rubric).score == 0.0
+
+
+_WORDISH = st.text(alphabet="abcdeginorstuz'-", min_size=1, max_size=30)
+
+
+@_FAST
+@given(
+    words=st.lists(_WORDISH, min_size=1, max_size=12),
+    prefix=st.text(alphabet="abcdeginorstuz", min_size=1, max_size=30),
+)
+def test_prefix_words_find_what_a_scan_of_every_token_finds(words: list[str], prefix: str) -> None:
+    """The sentence's prefix index (and the scan beyond its length) agree with comparing the
+    prefix with every token's word and stem, including "-is" prefixes that also meet "-iz"."""
+    for sentence in read_answer(" ".join(words) + ", then " + " ".join(reversed(words))):
+        for text in (prefix, prefix + "is"):
+            (word,) = compile_synonym(text + "*")
+            scanned = [k for k, token in enumerate(sentence.tokens) if _word_matches(word, token)]
+            assert list(_starts(word, sentence)) == scanned

@@ -85,6 +85,9 @@ class Token:
         return self.word in SEPARATORS
 
 
+PREFIX_INDEXED = 24  # longer rubric prefixes are compared with every token instead
+
+
 @dataclass(frozen=True)
 class Sentence:
     """One sentence of an answer: the student's own text and its tokens."""
@@ -102,6 +105,23 @@ class Sentence:
             if not token.separator:
                 index.setdefault(token.stem, []).append(k)
         return {stem: tuple(positions) for stem, positions in index.items()}
+
+    @cached_property
+    def prefix_positions(self) -> dict[str, tuple[int, ...]]:
+        """Where each beginning (up to ``PREFIX_INDEXED`` letters) of a token's word or stem
+        occurs, in order: a rubric's prefix words ("generalis*") are looked up here."""
+        index: dict[str, list[int]] = {}
+        for k, token in enumerate(self.tokens):
+            if token.separator:
+                continue
+            starts = {
+                text[:end]
+                for text in (token.word, token.stem)
+                for end in range(1, min(len(text), PREFIX_INDEXED) + 1)
+            }
+            for start in starts:
+                index.setdefault(start, []).append(k)
+        return {start: tuple(positions) for start, positions in index.items()}
 
     @property
     def words(self) -> tuple[str, ...]:

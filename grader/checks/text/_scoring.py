@@ -18,6 +18,7 @@ from ...memo import Memo
 from ._reading import (
     FUNCTION_WORDS,
     NEGATION_REACH,
+    PREFIX_INDEXED,
     SCOPE_BREAKS,
     Sentence,
     Token,
@@ -415,6 +416,9 @@ def _starts(word: PatternWord, sentence: Sentence) -> Iterable[int]:
     stem index instead of being compared with every token (the scorer's hottest loop)."""
     if not word.prefix:
         return sentence.stem_positions.get(word.stem, ())
+    if all(len(p) <= PREFIX_INDEXED for p in word.prefixes):
+        found = [sentence.prefix_positions.get(p, ()) for p in word.prefixes]
+        return found[0] if len(found) == 1 else sorted(set().union(*found))
     return [k for k, token in enumerate(sentence.tokens) if _word_matches(word, token)]
 
 
