@@ -230,7 +230,9 @@ class Store:
                 "fingerprint": self.fingerprint(raw.assignment) if raw is not None else "",
                 "result": done.raw,
             }
-            atomic_write(self.record_path(found.key), dumps(record))
+            # The record is the grader's own bookkeeping: compact JSON (json's C encoder),
+            # not the indented form of the files people read.
+            atomic_write(self.record_path(found.key), json.dumps(record, ensure_ascii=False))
         return entry
 
     def reuse(self, found: Found, record: dict[str, Any]) -> tuple[Entry, bool]:
