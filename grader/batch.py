@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from .batch_store import Found, Store, discover, file_hash, output_lock
+from .batch_store import STATE_DIR, Found, Store, discover, file_hash, output_lock
 from .batch_worker import Done, Task, grade_task, start_worker
 from .cli import atomic_write
 from .errors import SandboxUnavailable, UsageError
@@ -143,19 +143,58 @@ def _local_pool(jobs: int, *, warm: bool, sandbox: str = "auto") -> cf.ProcessPo
     )
 
 
+def _start_early(options: BatchOptions) -> tuple[cf.Executor, Callable[[], None]] | None:
+    """Start the local workers now when the batch will surely grade: a first run into this
+    output folder, or ``--force``. They import and start their sandboxes while this process
+    reads the specs and hashes the files. A re-run, which may find nothing changed, starts
+    them once it knows there is work."""
+    if options.executor != "local":
+        return None
+    if not options.force and _has_records(options.output_dir):
+        return None
+    executor, close = _make_executor(options)
+    try:
+        executor.submit(int)  # a local pool starts its processes with the first task
+    except Exception:
+        _stop_now(executor, close)
+        return None
+    return executor, lambda: _stop_now(executor, close)
+
+
+def _has_records(output_dir: Path) -> bool:
+    try:
+        return any(p.suffix == ".json" for p in (output_dir / STATE_DIR).iterdir())
+    except OSError:
+        return False
+
+
+def _stop_now(executor: cf.Executor, close: Callable[[], None]) -> None:
+    """Close an executor; its local workers are killed first, not awaited (they may still be
+    importing, which takes seconds, and have nothing to finish)."""
+    processes = getattr(executor, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.kill()
+    close()
+
+
 def run_tasks(
     options: BatchOptions,
     tasks: Sequence[tuple[Found, Task]],
     on_done: Callable[[Found, Done], None],
     work: Callable[[Task], Done] = grade_task,
+    *,
+    started: tuple[cf.Executor, Callable[[], None]] | None = None,
 ) -> None:
     """Run every task through the executor; ``on_done`` sees each result as it arrives.
 
-    When a local worker dies, the pool breaks and every unfinished task fails with it; those
-    are retried one at a time in a fresh process, so only the one that kills its worker again
-    is marked crashed.
+    ``started`` is an executor already started for these tasks (see ``_start_early``); it is
+    closed here. When a local worker dies, the pool breaks and every unfinished task fails
+    with it; those are retried one at a time in a fresh process, so only the one that kills
+    its worker again is marked crashed.
     """
     if not tasks:
+        if started is not None:
+            started[1]()
         return
 
     def finish(found: Found, done: Done) -> None:
@@ -166,7 +205,7 @@ def run_tasks(
             )
         on_done(found, done)
 
-    executor, close = _make_executor(options, warm=work is grade_task)
+    executor, close = started or _make_executor(options, warm=work is grade_task)
     retry: list[tuple[Found, Task]] = []
     try:
         futures = {executor.submit(work, t): (f, t) for f, t in tasks}
@@ -199,13 +238,30 @@ def run_tasks(
 
 def run_batch(options: BatchOptions, *, progress: TextIO | None = None) -> BatchOutcome:
     """Grade every submission under ``options.folder``; write all outputs; return the entries."""
-    from .assignment import find_course_dir, list_assignments, load_assignment
-    from .report.gradebook import canvas_csv, grades_csv, summarise
-    from .report.html import render_summary
+    from .assignment import find_course_dir
 
     started = time.perf_counter()
     _check_options(options)
     course = find_course_dir(options.course).resolve()
+    early = _start_early(options)
+    try:
+        return _run_batch(options, course, early, started, progress)
+    finally:
+        if early is not None:
+            early[1]()  # closed already when it was used; never left running
+
+
+def _run_batch(
+    options: BatchOptions,
+    course: Path,
+    early: tuple[cf.Executor, Callable[[], None]] | None,
+    started: float,
+    progress: TextIO | None,
+) -> BatchOutcome:
+    from .assignment import list_assignments, load_assignment
+    from .report.gradebook import canvas_csv, grades_csv, summarise
+    from .report.html import render_summary
+
     known = list_assignments(course)
     if options.assignment is not None and options.assignment not in known:
         raise UsageError(
@@ -284,7 +340,7 @@ def run_batch(options: BatchOptions, *, progress: TextIO | None = None) -> Batch
         for f, t in tasks:
             if t.cached is not None:
                 on_done(f, grade_task(t))
-        run_tasks(options, [(f, t) for f, t in tasks if t.cached is None], on_done)
+        run_tasks(options, [(f, t) for f, t in tasks if t.cached is None], on_done, started=early)
         ordered = tuple(entries[f.key] for f in found)
         _warn_unused_overrides(overrides, ordered, progress)
         out = options.output_dir

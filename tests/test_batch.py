@@ -9,10 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from grader import batch as batch_module
 from grader.batch import BatchOptions, Progress, run_batch, run_tasks
 from grader.batch_store import STATE_DIR, Found, discover, output_lock
 from grader.batch_worker import Done, Task, _state
@@ -238,6 +240,60 @@ def test_a_worker_that_dies_costs_only_its_own_submission(tmp_path: Path) -> Non
     assert sorted(seen) == ["a", "boom", "c", "d"]
     assert seen["boom"].status == "crashed" and "died" in seen["boom"].message
     assert {seen[k].status for k in "acd"} == {"graded"}
+
+
+def _children() -> set[int]:
+    """This process's child processes (from /proc), zombies included."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+                found.add(int(entry))
+    return found
+
+
+def _settled(before: set[int]) -> set[int]:
+    """The children beyond ``before`` once those that are ending have ended (up to 10 s)."""
+    deadline = time.monotonic() + 10
+    while (extra := _children() - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return extra
+
+
+def test_a_first_run_starts_its_workers_at_once_and_a_rerun_only_for_work(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    before = _children()
+    early = batch_module._start_early(BatchOptions(tmp_path, out, jobs=2))
+    assert early is not None
+    try:
+        assert len(_children() - before) == 2  # started before any task was submitted
+    finally:
+        early[1]()
+    assert _settled(before) == set()
+    (out / STATE_DIR).mkdir(parents=True)
+    touch(out / STATE_DIR / "alice.json", "{}")
+    assert batch_module._start_early(BatchOptions(tmp_path, out, jobs=2)) is None
+    forced = batch_module._start_early(BatchOptions(tmp_path, out, jobs=2, force=True))
+    assert forced is not None
+    forced[1]()
+    assert batch_module._start_early(BatchOptions(tmp_path, out, executor="dask")) is None
+    assert _settled(before) == set()
+
+
+def test_workers_started_early_are_stopped_when_the_batch_is_refused(tmp_path: Path) -> None:
+    touch(tmp_path / "subs" / "alice.py", CORRECT)
+    before = _children()
+    started = time.monotonic()
+    with pytest.raises(UsageError, match="unknown assignment"):
+        run_batch(BatchOptions(tmp_path / "subs", tmp_path / "out", assignment="nope", jobs=2))
+    assert _settled(before) == set()
+    assert time.monotonic() - started < 5  # killed, not waited for through their imports
 
 
 def test_batch_never_falls_back_to_the_weak_sandbox(tmp_path: Path) -> None:
