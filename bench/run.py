@@ -268,7 +268,9 @@ def batch(folder: Path, out: Path, jobs: int) -> dict[str, float]:
                 for line in status.splitlines():
                     if line.startswith("VmHWM:"):
                         into[pid] = max(into.get(pid, 0), int(line.split()[1]))
-            stop.wait(0.1)
+            # VmHWM is a high-water mark: twice a second misses nothing of a worker that lives
+            # as long as the batch, and walking /proc ten times a second took the batch ~1 s.
+            stop.wait(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
     started = time.perf_counter()
