@@ -274,6 +274,14 @@ def test_impossible_number_types_in_a_plain_header_are_refused(descr: str) -> No
         wire.npy_to_array(blob)
 
 
+def test_a_header_length_beyond_the_blob_is_refused() -> None:
+    good = wire.array_to_npy(np.zeros(0))
+    (length,) = struct.unpack_from("<H", good, 8)
+    forged = good[:8] + struct.pack("<H", length + 64) + good[10:]
+    with pytest.raises(wire.WireError):
+        wire.npy_to_array(forged)
+
+
 _NUMBER_DTYPES = st.sampled_from(
     ["|b1", "|i1", "<i2", ">i4", "<i8", "|u1", "<u4", "<f2", "<f4", ">f8", "<c8", "<c16"]
 )

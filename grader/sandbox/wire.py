@@ -188,6 +188,8 @@ def _npy_header(blob: bytes) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]
     if len(blob) < 10 or not blob.startswith(_NPY_V1):
         return None
     (length,) = struct.unpack_from("<H", blob, 8)
+    if len(blob) < 10 + length:
+        return None  # a header longer than the blob: NumPy's reader refuses it
     match = _NPY_HEADER.fullmatch(blob[10 : 10 + length].decode("latin1"))
     if match is None:
         return None
