@@ -186,7 +186,10 @@ def _grade_task(task: Task) -> Done:
         except (SubmissionError, UsageError) as exc:  # the file, or which assignment it is for
             return Done(task.key, "unreadable", str(exc))
         assignment = state.assignment(task.course, resolved.id, task.use_solutions)
-        raw = grade_submission(sub, assignment, state.factory(task.sandbox))
+        graded = grade_submission(sub, assignment, state.factory(task.sandbox))
+        # Rendered from the result as it is stored (durations rounded), so that a re-run that
+        # re-renders it from its record writes the very same files.
+        raw = GradeResult.from_json(graded.to_json())
     final = apply_overrides(raw, overrides_for(task.overrides, task.student, raw.assignment))
     entry = Entry(task.key, task.student, task.source, status_of(final), result=final)
     return Done(

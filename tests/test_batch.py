@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from grader import batch as batch_module
 from grader.batch import BatchOptions, Progress, run_batch, run_tasks
 from grader.batch_store import STATE_DIR, Found, discover, output_lock
-from grader.batch_worker import Done, Task, _state
+from grader.batch_worker import Done, Task, _state, grade_task
 from grader.cli import main as cli_main
 from grader.errors import OutputLocked, SandboxUnavailable, UsageError
 from grader.report.gradebook import Entry, canvas_csv, grades_csv, gradescope_json, summarise
@@ -180,6 +181,29 @@ def test_gradescope_results_have_one_test_per_question() -> None:
     assert "w1 is wrong" in five["output"] and "hint: check σ′(z1)" in five["output"]
     failed = gradescope_json(entries()[3])
     assert failed["tests"] == [] and "dan.ipynb is not JSON" in failed["output"]
+
+
+@pytest.mark.parametrize("seconds", [0.53496, 0.5349999, 0.04996, 1.0049, 2.0])
+def test_files_rendered_again_from_a_record_are_the_files_first_written(
+    seconds: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-run re-renders an unchanged submission's files from its stored result, whose
+    durations are rounded: they must be byte for byte the files the first run wrote (the
+    Gradescope time and the report's footer round the duration again)."""
+    entry = graded("amy", 2.0)
+    assert entry.result is not None
+    result = replace(entry.result, duration_s=seconds)
+    monkeypatch.setattr("grader.grading.grade_submission", lambda *a, **k: result)
+    path = touch(tmp_path / "amy.py", CORRECT)
+    task = Task("amy", str(path), "amy.py", "amy", str(COURSE), None, "auto", True)
+    first = grade_task(task)
+    assert first.status == "graded" and first.raw is not None
+    again = grade_task(replace(task, cached=json.loads(json.dumps(first.raw))))
+    assert (again.html, again.gradescope, again.final_json) == (
+        first.html,
+        first.gradescope,
+        first.final_json,
+    )
 
 
 def test_summary_counts_mistakes_review_and_failures() -> None:
