@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from comparable import comparable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -148,15 +149,6 @@ def _spare_ready(env: dict[str, str]) -> dict[str, Any]:
     raise AssertionError("the server's spare sandbox never became ready")
 
 
-def _comparable(data: Any) -> Any:
-    """The result without its timings (``timings`` and every ``duration_s``)."""
-    if isinstance(data, dict):
-        return {k: _comparable(v) for k, v in data.items() if k not in ("timings", "duration_s")}
-    if isinstance(data, list):
-        return [_comparable(v) for v in data]
-    return data
-
-
 # --- end to end --------------------------------------------------------------------------------
 
 
@@ -209,12 +201,12 @@ def test_results_are_the_same_with_and_without_the_server(
     assert _server(env, "status")["served"] == served + 1
     assert warm.returncode == cold.returncode == 1, warm.stderr + cold.stderr
     assert warm.stderr == cold.stderr
-    assert _comparable(json.loads(warm.stdout)) == _comparable(json.loads(cold.stdout))
+    assert comparable(json.loads(warm.stdout)) == comparable(json.loads(cold.stdout))
     aid = json.loads(warm.stdout)["assignment"]
     for ext in (".json", ".html"):
         assert (tmp_path / "warm" / aid / (submission.stem + ext)).is_file()
     written = [
-        _comparable(json.loads((tmp_path / out / aid / f"{submission.stem}.json").read_text()))
+        comparable(json.loads((tmp_path / out / aid / f"{submission.stem}.json").read_text()))
         for out in ("warm", "cold")
     ]
     assert written[0] == written[1]

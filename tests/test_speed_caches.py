@@ -16,6 +16,7 @@ from typing import Any
 import mpmath
 import numpy as np
 import pytest
+from comparable import comparable
 
 from grader import replay
 from grader import submission as submission_module
@@ -57,14 +58,6 @@ def clear_all() -> None:
 # --- end to end -------------------------------------------------------------------------------
 
 
-def _plain(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _plain(v) for k, v in data.items() if k not in ("duration_s", "timings")}
-    if isinstance(data, list):
-        return [_plain(v) for v in data]
-    return data
-
-
 def _grade(paths: list[Path], *, forget: bool) -> list[Any]:
     factory = SandboxFactory("auto", allow_fallback=True)
     out = []
@@ -75,7 +68,7 @@ def _grade(paths: list[Path], *, forget: bool) -> list[Any]:
         sub = read_submission(path)
         result = grade_submission(sub, assignment, factory)
         html = render_report(result, sub, assignment, student=path.stem)
-        out.append((_plain(result.to_json()), re.sub(r"in [0-9.]+ s\.", "", html)))
+        out.append((comparable(result.to_json()), re.sub(r"in [0-9.]+ s\.", "", html)))
     return out
 
 

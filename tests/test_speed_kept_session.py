@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from comparable import comparable
 
 from grader import engine
 from grader.assignment import load_assignment
@@ -27,14 +28,6 @@ FILES = [
 ]
 
 
-def _plain(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _plain(v) for k, v in data.items() if k not in ("duration_s", "timings")}
-    if isinstance(data, list):
-        return [_plain(v) for v in data]
-    return data
-
-
 def _grade_all(order: list[tuple[Path, tuple[str, ...] | None]]) -> list[Any]:
     assignment = load_assignment(ROOT, "backprop", use_solutions=True)
     factory = SandboxFactory("auto", allow_fallback=True)
@@ -43,7 +36,7 @@ def _grade_all(order: list[tuple[Path, tuple[str, ...] | None]]) -> list[Any]:
         sub = read_submission(path)
         result = grade_submission(sub, assignment, factory, questions=questions)
         html = render_report(result, sub, assignment, student=path.stem)
-        out.append((_plain(result.to_json()), "cell-0" in html))
+        out.append((comparable(result.to_json()), "cell-0" in html))
     return out
 
 
