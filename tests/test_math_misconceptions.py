@@ -90,3 +90,25 @@ def test_unknown_mistakes_get_no_hint(table: SymbolTable) -> None:
 def test_shape_error_answers_are_matched_on_square_matrices(table: SymbolTable) -> None:
     variant = diagnose(r"X(X\beta - y)", r"X^T(X\beta - y)", table)
     assert variant is not None and variant.name == "no-transpose:X"
+
+
+def test_the_variants_of_a_reference_are_worked_out_once_per_table(
+    table: SymbolTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grader.checks.math import misconceptions
+
+    reference = "(w2 - x)*w1*a1*(1 - a1)"
+    answers = ["(x - w2)*w1*a1*(1 - a1)", "2*(w2 - x)*w1*a1*(1 - a1)", "(w2-x)*w1", "w1 + 7*x"]
+    expected = ["sign:w2 - x", "factor-2", "missing:a1*(1 - a1)", None]
+    # A table of its own (not the one built once per process), so the memo starts empty.
+    fresh = SymbolTable.from_specs(table.specs)
+    first = [diagnose(answer, reference, fresh) for answer in answers]
+    assert [v.name if v else None for v in first] == expected
+    made: list[object] = []
+    candidates = misconceptions._candidates
+    monkeypatch.setattr(misconceptions, "_candidates", lambda *a: made.append(a) or candidates(*a))
+    assert [diagnose(answer, reference, fresh) for answer in answers] == first
+    assert made == []  # the second round generated nothing: the table remembered the groups
+    other = SymbolTable.from_specs(table.specs)
+    assert [diagnose(answer, reference, other) for answer in answers] == first
+    assert len(made) == 1  # a table of its own works them out again, to the same hints

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -280,8 +281,26 @@ def generate_variants(
 ) -> list[Variant]:
     """Wrong variants of ``reference`` with their hints, ``extra`` first, no duplicates."""
     _, written = as_expression(reference, table)
-    candidates = itertools.chain(extra, _candidates(written, table))
-    return [members[0] for _, members in _groups(candidates, written, _Fingerprints(table, 0))]
+    _, groups = _reference_groups(written, table, 0, tuple(extra))
+    return [members[0] for _, members in groups]
+
+
+def _reference_groups(
+    ref_written: Any, table: SymbolTable, seed: int, extra: tuple[Variant, ...]
+) -> tuple[_Fingerprints, list[tuple[Any, list[Variant]]]]:
+    """The fingerprints at ``seed`` and the variant groups of a reference formula.
+
+    They depend on nothing but the formula, the table, the seed and the hand-written variants,
+    and every submission that gets the formula wrong needs them: the table remembers them,
+    per thread, as the fingerprints compute in the thread's own mpmath context.
+    """
+    key = (threading.get_ident(), ref_written, seed, extra)
+    known: tuple[_Fingerprints, list[tuple[Any, list[Variant]]]] | None = table.variants.get(key)
+    if known is None:
+        prints = _Fingerprints(table, seed)
+        candidates = itertools.chain(extra, _candidates(ref_written, table))
+        known = table.variants.put(key, (prints, _groups(candidates, ref_written, prints)))
+    return known
 
 
 def diagnose(
@@ -300,12 +319,11 @@ def diagnose(
     """
     _, written = as_expression(answer, table)
     _, ref_written = as_expression(reference, table)
-    prints = _Fingerprints(table, seed)
+    prints, groups = _reference_groups(ref_written, table, seed, tuple(extra))
     mine = prints.of(written)
     if mine is None:
         return None
-    candidates = itertools.chain(extra, _candidates(ref_written, table))
-    for found, members in _groups(candidates, ref_written, prints):
+    for found, members in groups:
         if not prints.same(mine, found):
             continue
         chosen = [m for m in members if m in extra] or members

@@ -138,6 +138,9 @@ class SymbolTable:
     evaluations: Memo[Any, Any] = field(
         default_factory=lambda: Memo(4096), repr=False, compare=False
     )
+    # The known wrong variants of a reference formula, grouped by value (see
+    # misconceptions.diagnose): the same for every submission that gets that formula wrong.
+    variants: Memo[Any, Any] = field(default_factory=lambda: Memo(256), repr=False, compare=False)
 
     @classmethod
     def from_specs(cls, specs: Iterable[SymbolSpec]) -> SymbolTable:
@@ -162,6 +165,7 @@ class SymbolTable:
         load_definitions(table)
         table.readings.clear()  # read while the definitions were still being filled in
         table.evaluations.clear()
+        table.variants.clear()
         return table
 
     @classmethod
