@@ -8,6 +8,8 @@ zygote or the next child.
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -213,3 +215,16 @@ def test_a_zygote_whose_children_cannot_start_is_dropped_for_a_direct_child() ->
     finally:
         child.close()
     assert broken.closed_by_caller  # and not offered again
+
+
+def test_a_clone_the_kernel_refuses_raises_and_leaves_python_as_it_was() -> None:
+    from grader.sandbox import zygote
+
+    clone_thread = 0x00010000  # without CLONE_VM and CLONE_SIGHAND: EINVAL, and no fork
+    with pytest.raises(OSError, match="clone"):
+        zygote._clone(clone_thread | zygote.CLONE_NEWPID)
+    # The import lock that PyOS_BeforeFork took is released again: a thread can import.
+    sys.modules.pop("colorsys", None)
+    done = threading.Event()
+    threading.Thread(target=lambda: (__import__("colorsys"), done.set()), daemon=True).start()
+    assert done.wait(10)

@@ -6,7 +6,8 @@ many submissions import) costs more than grading a typical submission; the zygot
 per batch worker, and every submission's child is a fork of it.
 
 A fork would share the zygote's sandbox with every earlier and later child, so each child is
-put into namespaces of its own before anything of the student's runs:
+forked straight into namespaces of its own (``clone(2)`` with the namespace flags, in one step)
+before anything of the student's runs:
 
 - a new user namespace (the same unprivileged user, mapped 1:1), which allows the rest;
 - a new PID namespace, in which the child is PID 1: it cannot see or signal the zygote or any
@@ -31,12 +32,12 @@ from __future__ import annotations
 
 import array
 import ctypes
+import errno
 import json
 import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 from typing import Any
@@ -51,16 +52,21 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+CHILD_NAMESPACES = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
 PR_SET_PDEATHSIG = 1
 PR_CAPBSET_DROP = 24
 SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
+SYS_CLONE = {"x86_64": 56, "aarch64": 220}
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
 MAX_MESSAGE = 4096
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _prctl = _libc.prctl
 _prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+# Called with the GIL held (a PyDLL), as os.fork calls fork(2).
+_syscall = ctypes.PyDLL(None, use_errno=True).syscall
+_syscall.restype = ctypes.c_long
 
 
 def _check(rc: int, what: str) -> None:
@@ -77,8 +83,8 @@ class Zygote:
             self.load_filter = seccomp.installer(f.read())
         self.tmpfs_bytes = tmpfs_bytes
         self.uid, self.gid = os.getuid(), os.getgid()
-        # id -> (pid of the intermediate process, read end of its status pipe)
-        self.children: dict[int, tuple[int, int]] = {}
+        # id -> (pid, a pidfd of it or -1, the write end of its life pipe)
+        self.children: dict[int, tuple[int, int, int]] = {}
 
     # --- control loop -------------------------------------------------------------------------
 
@@ -123,63 +129,100 @@ class Zygote:
 
     # --- children -----------------------------------------------------------------------------
 
-    def spawn(self, fd_in: int, fd_out: int, fd_err: int) -> tuple[int, int]:
-        status_r, status_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the intermediate process
+    def spawn(self, fd_in: int, fd_out: int, fd_err: int) -> tuple[int, int, int]:
+        # The life pipe tells a child whether this process died before its death signal was
+        # armed (the read end sees end-of-file once every write end is closed).
+        life_r, life_w = os.pipe()
+        try:
+            pid = _clone(CHILD_NAMESPACES)
+        except BaseException:
+            os.close(life_r)
+            os.close(life_w)
+            raise  # e.g. no nested namespaces here: the grader starts its children directly
+        if pid == 0:
             try:
                 self.sock.detach()  # its descriptor is closed below, with all the others
-                os.close(status_r)
-                _intermediate(self, fd_in, fd_out, fd_err, status_w)
-            except BaseException as exc:  # e.g. no nested namespaces: say why, as exit 127
+                os.close(life_w)
+                _child(self, fd_in, fd_out, fd_err, life_r)
+            except BaseException as exc:
                 try:
-                    os.write(fd_err, f"the sandbox could not start a child: {exc}\n".encode())
-                    os.write(status_w, struct.pack("i", 127 << 8))
-                except OSError:
-                    pass
-            finally:
-                os._exit(127)
-        os.close(status_w)
-        return pid, status_r
+                    os.write(fd_err, f"the sandbox child could not start: {exc}\n".encode())
+                finally:
+                    os._exit(126)
+            os._exit(0)
+        os.close(life_r)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            pidfd = -1  # an old kernel: waits poll instead
+        return pid, pidfd, life_w
 
     def kill(self, cid: int) -> dict[str, int] | None:
         pid = self.children[cid][0]
         try:
-            os.kill(pid, signal.SIGKILL)  # its child dies with it (PDEATHSIG), and so its PID
-        except ProcessLookupError:  # namespace with every process the student started
+            # PID 1 of its namespace: every process the student started dies with it.
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
             pass
         return self.wait(cid, 5.0)
 
     def wait(self, cid: int, timeout: float) -> dict[str, int] | None:
-        """The child's status once the intermediate process has reported it and ended."""
-        pid, status_r = self.children[cid]
-        deadline = time.monotonic() + timeout
-        ready, _, _ = select.select([status_r], [], [], max(0.0, timeout))
-        raw = os.read(status_r, 4) if ready else b""
-        if not ready:
-            return None
+        """The child's status once it has ended, or None if it is still running."""
+        pid, pidfd, life_w = self.children[cid]
+        deadline = time.monotonic() + max(0.0, timeout)
         while True:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done or time.monotonic() > deadline:
+            done, code = os.waitpid(pid, os.WNOHANG)
+            if done:
                 break
-            time.sleep(0.001)
-        os.close(status_r)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if pidfd >= 0:
+                select.select([pidfd], [], [], left)  # readable once the child has ended
+            else:
+                time.sleep(min(left, 0.005))
+        for fd in (pidfd, life_w):
+            if fd >= 0:
+                os.close(fd)
         del self.children[cid]
-        if len(raw) == 4:
-            code = struct.unpack("i", raw)[0]
-            if os.WIFSIGNALED(code):
-                return {"signal": os.WTERMSIG(code)}
-            return {"exit": os.WEXITSTATUS(code)}
-        return {"signal": int(signal.SIGKILL)}  # the intermediate was killed first
+        if os.WIFSIGNALED(code):
+            return {"signal": os.WTERMSIG(code)}
+        return {"exit": os.WEXITSTATUS(code)}
 
 
-def _intermediate(z: Zygote, fd_in: int, fd_out: int, fd_err: int, status_w: int) -> None:
-    """Enter new namespaces, fork the child (PID 1 of its namespace), report how it ended."""
-    life_r, life_w = os.pipe()
-    _check(
-        _libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET),
-        "unshare",
+def _clone(flags: int) -> int:
+    """``os.fork()``, into new namespaces: clone(2) with ``flags``; 0 in the child.
+
+    One fork instead of two (a fork, ``unshare``, and a fork again, since a new PID namespace
+    only takes the children of the process that makes it): forking the zygote, with NumPy and
+    SymPy in its memory, is most of what a child costs. Python is told of the fork exactly as
+    ``os.fork`` tells it. The zygote has a single thread, and its BLAS runs none of its own.
+    """
+    number = SYS_CLONE.get(os.uname().machine)
+    if number is None:
+        raise OSError(errno.ENOSYS, f"clone: no system call number for {os.uname().machine}")
+    ctypes.pythonapi.PyOS_BeforeFork()
+    # clone(flags, stack, parent_tid, child_tid, tls): no new stack, as fork(2).
+    pid = _syscall(
+        ctypes.c_long(number), ctypes.c_ulong(flags | signal.SIGCHLD), None, None, None, None
     )
+    if pid == 0:
+        ctypes.pythonapi.PyOS_AfterFork_Child()
+        return 0
+    err = ctypes.get_errno()
+    ctypes.pythonapi.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(err, f"clone: {os.strerror(err)}")
+    return int(pid)
+
+
+def _child(z: Zygote, fd_in: int, fd_out: int, fd_err: int, life_r: int) -> None:
+    """PID 1 of fresh namespaces: the same user, private /tmp and /proc, no capabilities, the
+    filter; then serve."""
+    _check(_prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+    if select.select([life_r], [], [], 0)[0]:
+        os._exit(0)  # the zygote died before the death signal was armed
+    # The unprivileged sandbox user, mapped to itself (a process may map its own ids).
     for name, text in (
         ("setgroups", "deny"),
         ("uid_map", f"{z.uid} {z.uid} 1"),
@@ -187,29 +230,6 @@ def _intermediate(z: Zygote, fd_in: int, fd_out: int, fd_err: int, status_w: int
     ):
         with open(f"/proc/self/{name}", "w") as f:
             f.write(text)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(life_w)
-            os.close(status_w)
-            _child(z, fd_in, fd_out, fd_err, life_r)
-        except BaseException as exc:
-            try:
-                os.write(fd_err, f"the sandbox child could not start: {exc}\n".encode())
-            finally:
-                os._exit(126)
-        os._exit(0)
-    _close_all_but({status_w, life_w})
-    _, code = os.waitpid(pid, 0)
-    os.write(status_w, struct.pack("i", code))
-    os._exit(0)
-
-
-def _child(z: Zygote, fd_in: int, fd_out: int, fd_err: int, life_r: int) -> None:
-    """PID 1 of a fresh namespace: private /tmp and /proc, no capabilities, the filter, serve."""
-    _check(_prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
-    if select.select([life_r], [], [], 0)[0]:
-        os._exit(0)  # the intermediate died before the death signal was armed
     os.close(life_r)
     # A session and process group of its own: kill(0, …) and friends address a process group
     # by its global id, across PID namespaces, and the zygote's group is the one inherited.
