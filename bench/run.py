@@ -10,13 +10,16 @@ Measures, in one run:
   every run imports everything) and once warm (through a warm grading server started for the
   benchmark in a folder of its own, stopped at the end); the same two for a `.py` module;
 - `grade batch` over the workload: submissions per second and peak memory (VmHWM) per worker;
+  run --batch-repeat times, alternating with the floor, and reported as medians with ranges;
 - scaling: the same batch over a quarter and a half of the workload, as seconds per
   submission (flat when the cost grows linearly);
 - the cost of a timeout: a batch of clean submissions with and without one infinite loop added
   (the median of three such pairs), against the bound "its own time limit divided by the
   number of workers";
 - the floor, `python -c "import numpy; exec(code)"` on the same submissions with the same
-  number of workers, so every figure is also a ratio to it.
+  number of workers, so every figure is also a ratio to it. The floor calls no function of a
+  submission, so the one whose `backward` never returns costs it nothing; the grader waits out
+  that call's time limit.
 The workload: per 50 submissions, correct notebooks (the seed student's and a clean one),
 known-wrong variants (the mutants), one that raises at top level and one whose `backward`
 never returns.
@@ -336,6 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--repeat", type=int, default=5, help="runs of the single grade")
+    parser.add_argument(
+        "--batch-repeat",
+        type=int,
+        default=3,
+        help="runs of the batch and of its floor, alternately (the medians are reported)",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
@@ -349,14 +358,29 @@ def main(argv: list[str] | None = None) -> int:
             single(notebook, work / "single", 1, env)  # the server's first worker: not counted
             one_warm = single(notebook, work / "single", args.repeat, env)
             module_warm = single(module, work / "single", args.repeat, env)
-        floor_s = floor(paths, args.jobs)
         floor_one = floor(paths[:1] * args.repeat, 1) / args.repeat
-        b = batch(work / "subs", work / "out", args.jobs)
+        # The machine's speed drifts by a fifth or more within minutes: the batch and its floor
+        # are run alternately, so that a slow spell is not all on one side, and the medians
+        # (with the range) are reported.
+        floors, runs = [], []
+        for _ in range(max(1, args.batch_repeat)):
+            floors.append(floor(paths, args.jobs))
+            runs.append(batch(work / "subs", work / "out", args.jobs))
+        walls = [r["wall"] for r in runs]
+        b = {
+            "wall": statistics.median(walls),
+            "peak_worker_mb": max(r["peak_worker_mb"] for r in runs),
+            "peak_zygote_mb": max(r["peak_zygote_mb"] for r in runs),
+        }
+        floor_s = statistics.median(floors)
+        ratios = [wall / f for wall, f in zip(walls, floors, strict=True)]
         scale = scaling(paths, work, args.jobs)
         scale[args.count] = b["wall"] / args.count
         cost = timeout_cost(paths, work, args.jobs)
     rate = args.count / b["wall"]
     floor_rate = args.count / floor_s
+    rates = sorted(args.count / w for w in walls)
+    floor_rates = sorted(args.count / f for f in floors)
     figures = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
@@ -370,7 +394,10 @@ def main(argv: list[str] | None = None) -> int:
         "batch_wall_s": b["wall"],
         "batch_per_s": rate,
         "floor_per_s": floor_rate,
-        "batch_vs_floor": floor_rate / rate,
+        "batch_vs_floor": statistics.median(ratios),
+        "batch_runs_per_s": rates,
+        "floor_runs_per_s": floor_rates,
+        "batch_vs_floor_runs": sorted(ratios),
         "peak_worker_mb": b["peak_worker_mb"],
     }
     for label, fig in (("cold", one), ("warm server", one_warm)):
@@ -386,8 +413,12 @@ def main(argv: list[str] | None = None) -> int:
         f"warm server {module_warm['wall']:.3f} s wall"
     )
     print(
-        f"grade batch, {args.count} submissions, {args.jobs} workers: {b['wall']:.1f} s, "
-        f"{rate:.1f} submissions/s (floor {floor_rate:.1f}/s: {floor_rate / rate:.2f}× slower)"
+        f"grade batch, {args.count} submissions, {args.jobs} workers (median of {len(runs)}, "
+        f"alternating with the floor): {b['wall']:.1f} s, {rate:.1f} submissions/s "
+        f"(runs {rates[0]:.1f}–{rates[-1]:.1f}); floor {floor_rate:.1f}/s "
+        f"(runs {floor_rates[0]:.1f}–{floor_rates[-1]:.1f}); "
+        f"{statistics.median(ratios):.2f}× the floor's time (runs {min(ratios):.2f}–"
+        f"{max(ratios):.2f})"
     )
     together = b["peak_worker_mb"] + b["peak_zygote_mb"]
     print(
