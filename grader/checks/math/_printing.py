@@ -49,7 +49,7 @@ def _split(expr: Any) -> tuple[bool, list[Any]]:
 class _Plain(StrPrinter):  # type: ignore[misc]  # SymPy is untyped
     def parenthesize(self, item: Any, level: int, strict: bool = False) -> str:
         prec = _precedence(item)
-        if prec < level or (strict and prec <= level):
+        if prec < level or (not strict and prec <= level):
             return f"({self._print(item)})"
         return str(self._print(item))
 

@@ -1,0 +1,73 @@
+"""Defects a review of the maths checks found, each pinned against the real assignment specs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader.assignment import load_assignment
+from grader.checks.math import SymbolTable, read, read_value
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _table(aid: str) -> SymbolTable:
+    return SymbolTable.from_mapping(load_assignment(ROOT, aid).symbols)
+
+
+@pytest.fixture(scope="module")
+def backprop() -> SymbolTable:
+    return _table("backprop")
+
+
+@pytest.fixture(scope="module")
+def normal() -> SymbolTable:
+    return _table("normal-equation")
+
+
+# -- 1. the plain-text echo of a formula reads back as the same formula ----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (r"-(y - a_2)w_2a_1(1-a_1)x", "-a1*w2*x*(1 - a1)*(-a2 + y)"),
+        ("-(a2-y)*x", "-x*(a2 - y)"),
+        (r"1-\frac{1}{1+e^{-z_1}}", "1 - 1/(1 + exp(-z1))"),
+    ],
+)
+def test_scalar_echo_keeps_its_brackets(backprop: SymbolTable, text: str, shown: str) -> None:
+    assert read(text, backprop).read_as() == shown
+
+
+def test_inverse_of_an_inverse_keeps_its_brackets(normal: SymbolTable) -> None:
+    assert read(r"((X^TX)^{-1})^{-1}", normal).read_as() == "((X.T*X)**(-1))**(-1)"
+
+
+@pytest.mark.parametrize(
+    ("aid", "text"),
+    [
+        ("backprop", r"-(y - a_2)w_2a_1(1-a_1)x"),
+        ("backprop", "-(a2-y)*x"),
+        ("backprop", r"1-\frac{1}{1+e^{-z_1}}"),
+        ("backprop", "x - (y - (a1 - a2))"),
+        ("backprop", "(a1*a2)**(x**2)"),
+        ("backprop", "2**(3**x)"),
+        ("backprop", "-(-x)**2"),
+        ("backprop", "(-x)**y"),
+        ("backprop", "1/(1-a1)**2"),
+        ("backprop", "x/(y/a1)"),
+        ("backprop", "sigma(-(w2*a1+b2))"),
+        ("normal-equation", r"((X^TX)^{-1})^{-1}"),
+        ("normal-equation", r"-X^T(y - X\beta)"),
+        ("normal-equation", r"-(X^T X)^{-1}(-X^Ty)"),
+        ("normal-equation", r"(X\beta - y)^T(X\beta - y)"),
+        ("normal-equation", r"2(X^TX)\beta - (X^Ty - X^TX\beta)"),
+        ("normal-equation", r"X^T(y - X\beta) - (X^T y - X^TX\beta)"),
+    ],
+)
+def test_printed_formula_reads_back_the_same(aid: str, text: str) -> None:
+    table = _table(aid)
+    reading = read(text, table)
+    assert read_value(reading.read_as(), table).expr == reading.expr
