@@ -600,6 +600,7 @@ def assemble(ctx: GradeContext, results: Sequence[CheckResult]) -> tuple[Questio
             source = (
                 "the cell that defines " + ", ".join(f"`{f}`" for f in q.functions) if cells else ""
             )
+        source = _with_duplicate_tags(ctx.submission, q.id, q.kind, source, cell)
         questions.append(
             QuestionResult(
                 id=q.id,
@@ -614,3 +615,19 @@ def assemble(ctx: GradeContext, results: Sequence[CheckResult]) -> tuple[Questio
             )
         )
     return tuple(questions)
+
+
+def _with_duplicate_tags(
+    sub: Submission, qid: str, kind: str, source: str, cell: int | None
+) -> str:
+    """``source``, with a note when several cells are tagged ``answer:qid``."""
+    note = sub.duplicate_tag_note(qid)
+    if not note:
+        return source
+    if kind == "code":
+        note += (
+            "; code cells all run in order, so a function defined twice is tested as last defined"
+        )
+    elif "tagged" in source and cell is not None:
+        note += f"; the first, cell {cell + 1}, was graded"
+    return f"{source} ({note})" if source else note

@@ -47,6 +47,17 @@ class Submission:
     cells: tuple[Cell, ...]
     assignment_hint: str | None = None
     notebook: Any = field(default=None, compare=False, repr=False)
+    # Question id -> every cell tagged ``answer:Q`` (0-based), where more than one is.
+    duplicate_tags: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
+
+    def duplicate_tag_note(self, qid: str) -> str:
+        """'cells 5 and 6 are both tagged answer:1' when several are ('' when not)."""
+        where = self.duplicate_tags.get(qid.lower(), ())
+        if len(where) < 2:
+            return ""
+        numbers = ", ".join(str(i + 1) for i in where[:-1]) + f" and {where[-1] + 1}"
+        both = "both" if len(where) == 2 else "all"
+        return f"cells {numbers} are {both} tagged answer:{qid}"
 
     @property
     def code_cells(self) -> tuple[Cell, ...]:
@@ -214,18 +225,18 @@ def _kind(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _duplicate_answer_tags(cells: Sequence[Cell], shown: str) -> None:
-    seen: dict[str, int] = {}
+def _duplicate_answer_tags(cells: Sequence[Cell]) -> dict[str, tuple[int, ...]]:
+    """Question id -> the cells tagged ``answer:Q``, for the questions tagged more than once.
+
+    Not an error: students duplicate cells with their tags, and the first tagged cell wins
+    (the report says so).
+    """
+    tagged: dict[str, list[int]] = {}
     for cell in cells:
         for tag in dict.fromkeys(t.lower() for t in cell.tags):
-            if not tag.startswith("answer:"):
-                continue
-            if tag in seen:
-                raise SubmissionError(
-                    f"{shown}: cells {seen[tag] + 1} and {cell.index + 1} are both tagged "
-                    f"{tag!r}; keep the tag on the one cell that holds your answer"
-                )
-            seen[tag] = cell.index
+            if tag.startswith("answer:"):
+                tagged.setdefault(tag.removeprefix("answer:"), []).append(cell.index)
+    return {qid: tuple(where) for qid, where in tagged.items() if len(where) > 1}
 
 
 def _read_notebook(path: Path, shown: str, text: str) -> Submission:
@@ -272,8 +283,9 @@ def _read_notebook(path: Path, shown: str, text: str) -> Submission:
         grader_meta = meta.get("grader") or {}
         if isinstance(grader_meta, dict) and isinstance(grader_meta.get("assignment"), str):
             hint = grader_meta["assignment"]
-    _duplicate_answer_tags(cells, shown)
-    return Submission(path, shown, "notebook", tuple(cells), hint, nb)
+    return Submission(
+        path, shown, "notebook", tuple(cells), hint, nb, _duplicate_answer_tags(cells)
+    )
 
 
 def _one_line(exc: BaseException) -> str:

@@ -149,7 +149,6 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
         "cannot tell which assignment",
     ),
     "unknown-assignment": (corpus("unknown_assignment.ipynb"), "unknown here"),
-    "duplicate-tags": (corpus("duplicate_tags.ipynb"), "are both tagged 'answer:1'"),
     "directory": (directory, "is a folder"),
     "symlink-loop": (symlink_loop, "Too many levels of symbolic links"),
     "fifo": (fifo, "is empty"),

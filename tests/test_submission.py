@@ -120,3 +120,14 @@ def read_submission_text(code: str):  # type: ignore[no-untyped-def]
         path = Path(tmp) / "m.py"
         path.write_text(code)
         return read_submission(path)
+
+
+def test_repeated_answer_tags_are_read_and_the_first_cell_wins() -> None:
+    """Students copy cells with their tags: not an error (ASSIGNMENTS.md: the first wins)."""
+    path = Path(__file__).parent / "corpus" / "broken" / "duplicate_tags.ipynb"
+    sub = read_submission(path)
+    answer = find_markdown_answer(sub.cells, "1")
+    assert answer is not None and answer.cell == 1
+    assert sub.duplicate_tags == {"1": (1, 2)}
+    assert sub.duplicate_tag_note("1") == "cells 2 and 3 are both tagged answer:1"
+    assert sub.duplicate_tag_note("2") == ""

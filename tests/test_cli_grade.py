@@ -1,0 +1,55 @@
+"""`grade FILE` on copies of the seed student's notebook with one change each, in-process."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "student_submissions" / "backprop" / "seed_student.ipynb"
+
+
+def seed() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(SEED.read_text(encoding="utf-8"))
+    return data
+
+
+def write(folder: Path, name: str, nb: dict[str, Any]) -> Path:
+    path = folder / name
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    return path
+
+
+def grade_json(path: Path, *args: str) -> dict[str, Any]:
+    out = path.parent / "out"
+    code = main([str(path), "-o", str(out), "--course", str(ROOT), *args])
+    assert code in (0, 1)
+    result: dict[str, Any] = json.loads(
+        (out / "backprop" / f"{path.stem}.json").read_text(encoding="utf-8")
+    )
+    return result
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("index", "qid"), [(4, "1"), (16, "5")])
+def test_a_repeated_answer_tag_is_graded_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], index: int, qid: str
+) -> None:
+    nb = seed()
+    nb["cells"].insert(index + 1, copy.deepcopy(nb["cells"][index]))
+    result = grade_json(write(tmp_path, "dup_tag.ipynb", nb), "-q", qid)
+    capsys.readouterr()
+    (question,) = result["questions"]
+    assert question["score"] > 0
+    note = f"cells {index + 1} and {index + 2} are both tagged answer:{qid}"
+    assert note in question["answer_source"]
+    if qid == "1":
+        assert f"the first, cell {index + 1}, was graded" in question["answer_source"]
+    page = (tmp_path / "out" / "backprop" / "dup_tag.html").read_text(encoding="utf-8")
+    assert note in page
