@@ -127,6 +127,7 @@ def _cmd_grade(argv: Sequence[str]) -> int:
     )
     result, sub, assignment = grade_path(args.submission, options)
     report_path = None
+    write_error = ""
     if not args.no_report:
         from .report.html import render_report
 
@@ -137,15 +138,22 @@ def _cmd_grade(argv: Sequence[str]) -> int:
             result, timings={**result.timings, "report": time.perf_counter() - started}
         )
         html_path = out / f"{sub.stem}.html"
-        atomic_write(html_path, html)
-        atomic_write(out / f"{sub.stem}.json", json.dumps(result.to_json(), indent=2) + "\n")
-        report_path = str(html_path)
+        try:
+            atomic_write(html_path, html)
+            atomic_write(out / f"{sub.stem}.json", json.dumps(result.to_json(), indent=2) + "\n")
+            report_path = str(html_path)
+        except OSError as exc:
+            # The grade is still shown; only the files are missing, which is a usage error.
+            write_error = f"cannot write the report to {out}: {exc.strerror or exc}"
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
     else:
         from .report.terminal import summary
 
         print(summary(result, report_path=report_path))
+    if write_error:
+        print(f"grade: error: {write_error}", file=sys.stderr)
+        return 2
     return 0 if result.full_marks else 1
 
 

@@ -53,3 +53,19 @@ def test_a_repeated_answer_tag_is_graded_with_a_note(
         assert f"the first, cell {index + 1}, was graded" in question["answer_source"]
     page = (tmp_path / "out" / "backprop" / "dup_tag.html").read_text(encoding="utf-8")
     assert note in page
+
+
+@pytest.mark.slow
+def test_an_unwritable_output_folder_is_one_line_and_the_summary_still_shows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    code = main([str(SEED), "-o", str(blocker), "--course", str(ROOT), "-q", "3"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "2 / 2 points" in out and "report:" not in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"grade: error: cannot write the report to {blocker}")
+    assert "Traceback" not in err
