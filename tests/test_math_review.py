@@ -7,13 +7,33 @@ from pathlib import Path
 import pytest
 
 from grader.assignment import load_assignment
-from grader.checks.math import SymbolTable, read, read_value
+from grader.checks.math import (
+    DerivationCheck,
+    SymbolTable,
+    Verdict,
+    check_derivation,
+    read,
+    read_value,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _table(aid: str) -> SymbolTable:
     return SymbolTable.from_mapping(load_assignment(ROOT, aid).symbols)
+
+
+def derive(steps: str | list[str]) -> DerivationCheck:
+    """Question 2 of normal-equation judged as the real spec sets it."""
+    assignment = load_assignment(ROOT, "normal-equation")
+    q = assignment.question("2")
+    return check_derivation(
+        steps,
+        SymbolTable.from_mapping(assignment.symbols),
+        start=q.extra["start"],
+        variable=q.extra["variable"],
+        final_expected=q.extra["final"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +91,22 @@ def test_printed_formula_reads_back_the_same(aid: str, text: str) -> None:
     table = _table(aid)
     reading = read(text, table)
     assert read_value(reading.read_as(), table).expr == reading.expr
+
+
+# -- 2. a wrong last line is the final answer judged, even with a shape error ----------------
+
+
+@pytest.mark.parametrize(
+    ("last", "reason"),
+    [
+        (r"$$\beta = X^{-1}y$$", "inverts an n×p matrix"),
+        (r"$$\beta = X^Ty(X^TX)^{-1}$$", "multiplies a p-vector by a p×p matrix"),
+    ],
+)
+def test_last_step_with_a_shape_error_fails_the_final_answer(last: str, reason: str) -> None:
+    result = derive(
+        [r"$$\nabla_\beta J(\beta) = X^TX\beta - X^Ty = 0$$", r"$$X^TX\beta = X^Ty$$", last]
+    )
+    assert result.final_step is not None and result.final_step.index == 3
+    assert result.final is not None and result.final.verdict is Verdict.NOT_EQUIVALENT
+    assert "shape error" in result.final.reason and reason in result.final.reason

@@ -284,6 +284,12 @@ class _Checker:
     # -- the final answer ----------------------------------------------------------------
     def final(self, sides: list[_Side], expected: Sequence[Reading], seed: int) -> Equivalence:
         student = [s for s in sides if s.kind == "expr"]
+        for side in student:
+            if isinstance(side.shape, ShapeError):
+                return Equivalence(
+                    Verdict.NOT_EQUIVALENT,
+                    f"{_printed(side.written)} has a shape error: it {side.shape.message}",
+                )
         solved = None
         if len(student) == 1 or (len(student) > 1 and student[0].expr == self.variable):
             solved = student[-1]
@@ -397,7 +403,9 @@ def check_derivation(
                 valid = result.state
                 if result.state.kind == "objective" and _scalar_shape(result.state.shape):
                     checker.objective = result.state
-        if sides[-1].kind == "expr" and not isinstance(sides[-1].shape, ShapeError):
+        # The last readable step is the final answer, even when it is wrong in shape: an
+        # earlier, right line must not stand in for a wrong last one.
+        if sides[-1].kind == "expr":
             final_sides, final_step = sides, step
     first_invalid = next((s.index for s in judged if s.status == "invalid"), None)
     final = None
