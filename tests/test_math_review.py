@@ -110,3 +110,20 @@ def test_last_step_with_a_shape_error_fails_the_final_answer(last: str, reason: 
     assert result.final_step is not None and result.final_step.index == 3
     assert result.final is not None and result.final.verdict is Verdict.NOT_EQUIVALENT
     assert "shape error" in result.final.reason and reason in result.final.reason
+
+
+# -- 3. the result alone is no derivation ------------------------------------------------------
+
+
+def test_a_bare_result_earns_the_final_answer_but_not_the_steps() -> None:
+    result = derive(r"$$\beta = (X^TX)^{-1}X^Ty$$")
+    assert result.final is not None and result.final.verdict is Verdict.EQUIVALENT
+    assert result.first_invalid == 1
+    reason = result.steps[0].reason
+    assert "not a derivation" in reason and "J(beta) or its gradient" in reason
+
+
+def test_two_lines_are_judged_as_before() -> None:
+    result = derive([r"\nabla_\beta J(\beta) = X^TX\beta - X^Ty = 0", r"X^TX\beta = X^Ty"])
+    assert result.first_invalid is None
+    assert result.final is not None and result.final.verdict is Verdict.EQUIVALENT

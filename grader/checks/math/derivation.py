@@ -349,6 +349,24 @@ def _mathml(chain_sides: Sequence[Any]) -> str | None:
     return f'<math xmlns="http://www.w3.org/1998/Math/MathML"><mrow>{body}</mrow></math>'
 
 
+def _one_line_is_no_derivation(judged: list[Step], start: Reading) -> list[Step]:
+    """A lone valid line (the result written down) earns no step points: it is marked invalid
+    with what is missing. Its final-answer check is judged as usual."""
+    lines = [s for s in judged if s.status != "aside"]
+    if len(lines) != 1 or lines[0].status != "ok":
+        return judged
+    origin = plain(start.written[0]) if len(start.written) > 1 else "the starting point"
+    reason = (
+        "a single line is not a derivation: write the steps from "
+        f"{origin} or its gradient to this result, one per line"
+    )
+    only = lines[0]
+    return [
+        Step(s.index, s.source, s.read_as, "invalid", reason, s.mathml) if s is only else s
+        for s in judged
+    ]
+
+
 def check_derivation(
     steps: str | Sequence[str],
     table: SymbolTable,
@@ -407,6 +425,7 @@ def check_derivation(
         # earlier, right line must not stand in for a wrong last one.
         if sides[-1].kind == "expr":
             final_sides, final_step = sides, step
+    judged = _one_line_is_no_derivation(judged, read(start, table))
     first_invalid = next((s.index for s in judged if s.status == "invalid"), None)
     final = None
     if final_sides is not None and expected:
