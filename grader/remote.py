@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ChildDied, MissingDefinition, StudentError, StudentTimeout
+from .errors import CheckFailed, ChildDied, MissingDefinition, StudentError, StudentTimeout
 from .results import CellRun
 from .sandbox import wire
 from .sandbox.launcher import Launcher
@@ -366,6 +366,8 @@ class SubmissionProxy:
     def _decode(self, data: Any, blobs: list[bytes], label: str) -> Any:
         try:
             value = wire.decode_value(data, blobs)
+        except wire.ValueTooLarge as exc:
+            raise CheckFailed(f"{label} returned {exc}; it cannot be checked") from exc
         except wire.WireError as exc:
             raise ChildDied(f"{label} returned data the grader refuses: {exc}") from exc
         return self._wrap(value, label)

@@ -436,3 +436,71 @@ def test_a_function_that_hung_is_not_called_again() -> None:
         assert runner.restarts == 1
     finally:
         runner.close()
+
+
+BIG_RETURN = """
+import numpy as np
+
+def backward(x, y, w1, b1, w2, b2):
+    return {"w1": np.ones(30_000_000), "b1": 0.0, "w2": 0.0, "b2": 0.0}
+
+def many(n):
+    return [np.ones(6_000_000) for _ in range(n)]
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("zygote", [False, True])
+def test_a_returned_array_too_large_is_said_so_the_same_way_with_or_without_a_zygote(
+    zygote: bool,
+) -> None:
+    from grader.errors import CheckFailed
+    from grader.grading import SandboxFactory
+    from grader.remote import Runner, SubmissionProxy
+    from grader.sandbox.launcher import Limits
+    from grader.submission import Cell
+
+    factory = SandboxFactory("bubblewrap", allow_fallback=False, zygote=zygote)
+    cells = [Cell(0, "code", "", code=BIG_RETURN, filename="<c1>")]
+    runner = Runner(
+        factory.launcher(Limits()),
+        cells,
+        module_name="__main__",
+        zygote=(lambda: factory.zygote(Limits())) if zygote else None,
+    )
+    try:
+        runner.start()
+        assert runner.child is not None and (runner.child.zygote is not None) == zygote
+        proxy = SubmissionProxy(runner)
+        with pytest.raises(CheckFailed) as info:
+            proxy.backward(1.0, 1.0, 0.1, 0.2, 0.3, 0.4)
+        assert info.value.message == (
+            "backward(...) returned an array of shape (30000000,) (229 MiB), more than the "
+            "64 MiB the grader accepts; it cannot be checked"
+        )
+        with pytest.raises(CheckFailed, match=r"arrays of 137 MiB in all, more than the 128"):
+            proxy.many(3)  # each small enough, too much together
+        assert len(proxy.many(1)[0]) == 6_000_000  # the child still serves
+        assert runner.restarts == 0
+    finally:
+        runner.close()
+        factory.close()
+
+
+def test_a_too_large_tag_is_checked_like_any_value() -> None:
+    with pytest.raises(wire.ValueTooLarge, match=r"shape \(3,\) \(1 MiB\)"):
+        wire.decode_value({"t": "too_large", "bytes": 1 << 20, "shape": [3]}, [])
+    for bad in ({"t": "too_large", "bytes": -1}, {"t": "too_large", "bytes": 1, "shape": "x"}):
+        with pytest.raises(wire.WireError, match="malformed too_large"):
+            wire.decode_value(bad, [])
+
+
+def test_a_gradient_that_stayed_in_the_sandbox_is_named_by_its_own_type() -> None:
+    from grader.checks.gradcheck import check_gradients
+    from grader.errors import CheckFailed
+    from grader.remote import RemoteHandle
+
+    tagged = wire.Tagged("handle", handle_id=1, type_name="Gradients", repr_text="?")
+    handle = RemoteHandle(None, tagged, "backward(...)")  # type: ignore[arg-type]
+    with pytest.raises(CheckFailed, match=r"^backward\(\.\.\.\) returned Gradients; a dict"):
+        check_gradients(handle, {"w1": np.zeros(())}, name="backward(...)")

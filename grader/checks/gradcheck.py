@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckFailed
+from ..remote import RemoteHandle
 from ..results import GradientRow, GradientTable
 from .numeric import as_array
 
@@ -57,9 +58,10 @@ def check_gradients(
 ) -> GradientTable:
     """Compare a returned gradient dict with finite differences; fail naming each bad entry."""
     if not isinstance(analytic, dict):
+        # An object that stayed in the sandbox is named by its own type, not the proxy's.
+        kind = analytic.type_name if isinstance(analytic, RemoteHandle) else type(analytic).__name__
         raise CheckFailed(
-            f"{name} returned {type(analytic).__name__}; a dict with keys "
-            f"{sorted(numeric)} was expected"
+            f"{name} returned {kind}; a dict with keys {sorted(numeric)} was expected"
         )
     missing = [k for k in numeric if k not in analytic]
     if missing:

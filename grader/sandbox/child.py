@@ -98,11 +98,21 @@ class Child:
         return {"t": "handle", "id": hid, "type": type(value).__name__[:100], "repr": rep}
 
     def encode(self, value: Any, blobs: list[bytes]) -> Any:
+        before = len(blobs)
         try:
-            return wire.encode_value(value, blobs, handle=self.make_handle)
+            encoded = wire.encode_value(value, blobs, handle=self.make_handle)
+        except wire.ValueTooLarge as exc:
+            # Said as such: neither a handle (the student returned data) nor a broken reply.
+            del blobs[before:]
+            return exc.to_wire()
         except BaseException:
-            del blobs[:]
+            del blobs[before:]
             return self.make_handle(value)
+        total = sum(len(b) for b in blobs)
+        if total > wire.MAX_RECORD_BYTES - wire.MAX_JSON_BYTES:
+            del blobs[before:]
+            return wire.ValueTooLarge(total).to_wire()
+        return encoded
 
     def error_info(self, exc: BaseException) -> dict[str, Any]:
         frames = [

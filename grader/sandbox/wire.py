@@ -42,6 +42,34 @@ class WireError(Exception):
     """The other side sent something that is not a valid record (or a refused value)."""
 
 
+class ValueTooLarge(WireError):
+    """A value too large to send: the child says so (tag ``too_large``) instead of sending it.
+
+    ``nbytes`` is the array's size (or the reply's, ``shape`` None, for many arrays together).
+    """
+
+    def __init__(self, nbytes: int, shape: tuple[int, ...] | None = None) -> None:
+        self.nbytes = nbytes
+        self.shape = shape
+        limit = MAX_BLOB_BYTES if shape is not None else MAX_RECORD_BYTES
+        what = (
+            f"an array of shape {shape} ({_mib(nbytes)})"
+            if shape is not None
+            else f"arrays of {_mib(nbytes)} in all"
+        )
+        super().__init__(
+            f"{what}, more than the {_mib(limit)} the grader accepts"
+            + (" in one value" if shape is None else "")
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": "too_large", "bytes": self.nbytes, "shape": self.shape}
+
+
+def _mib(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.3g} MiB"
+
+
 class WireEOF(WireError):
     """The other side closed the pipe (it exited or was killed)."""
 
@@ -254,6 +282,8 @@ def encode_value(value: Any, blobs: list[bytes], *, handle: Any = None, depth: i
     if isinstance(value, np.ndarray | np.generic):
         arr = np.asarray(value)
         if arr.dtype.kind in ALLOWED_KINDS and not arr.dtype.hasobject:
+            if arr.nbytes > MAX_BLOB_BYTES:  # refused before any copy is made
+                raise ValueTooLarge(int(arr.nbytes), tuple(int(d) for d in arr.shape))
             blobs.append(array_to_npy(np.array(arr)))
             return {"t": "nd", "i": len(blobs) - 1}
     if type(value) in (list, tuple):
@@ -336,6 +366,17 @@ def decode_value(
             raise WireError("malformed complex") from exc
     if tag in ("sym", "handle"):
         return Tagged.from_wire(data)
+    if tag == "too_large":
+        nbytes, shape = data.get("bytes"), data.get("shape")
+        if type(nbytes) is not int or not 0 <= nbytes < 2**63:
+            raise WireError("malformed too_large")
+        if shape is not None and not (
+            isinstance(shape, list)
+            and len(shape) <= 32
+            and all(type(d) is int and 0 <= d < 2**63 for d in shape)
+        ):
+            raise WireError("malformed too_large")
+        raise ValueTooLarge(nbytes, None if shape is None else tuple(shape))
     raise WireError(f"unknown value tag {tag!r}")
 
 
