@@ -12,6 +12,7 @@ from grader.checks.math import (
     SymbolTable,
     Verdict,
     check_derivation,
+    equivalent,
     read,
     read_value,
 )
@@ -127,3 +128,19 @@ def test_two_lines_are_judged_as_before() -> None:
     result = derive([r"\nabla_\beta J(\beta) = X^TX\beta - X^Ty = 0", r"X^TX\beta = X^Ty"])
     assert result.first_invalid is None
     assert result.final is not None and result.final.verdict is Verdict.EQUIVALENT
+
+
+# -- 4. prose after the formula does not choose what is graded --------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        r"$\nabla_\beta J(\beta) = X^T(X\beta - y)$ where $X$ is the design matrix",
+        r"$\nabla_\beta J(\beta) = X^T(X\beta - y)$ where $X$ is the $n \times p$ design matrix",
+        r"The gradient is $X^T(X\beta - y)$, where $X$ is the $n \times p$ design matrix",
+        r"From $J = \frac12\|y - X\beta\|^2$ we get $\nabla_\beta J = X^T(X\beta - y)$.",
+    ],
+)
+def test_the_answer_is_the_equation_not_the_annotation(normal: SymbolTable, answer: str) -> None:
+    assert equivalent(answer, r"X^T(X\beta - y)", normal).verdict is Verdict.EQUIVALENT

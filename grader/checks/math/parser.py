@@ -117,6 +117,16 @@ class Chain:
     continues: bool = False
 
 
+def _answer_span(matches: list[re.Match[str]]) -> re.Match[str]:
+    """The span that holds the answer: the last equation, else the longest formula (prose
+    such as "where $X$ is the $n \\times p$ design matrix" only annotates it)."""
+    equations = [m for m in matches if "=" in m.group(0)]
+    if equations:
+        return equations[-1]
+    longest = max(len(m.group(0).strip("$").strip()) for m in matches)
+    return [m for m in matches if len(m.group(0).strip("$").strip()) == longest][-1]
+
+
 def _formula_region(text: str) -> str:
     """Keep only the formula when prose surrounds ``$…$``; positions are preserved."""
     matches = list(_MATH.finditer(text))
@@ -125,7 +135,7 @@ def _formula_region(text: str) -> str:
     outside = _MATH.sub(" ", text)
     if not _PROSE_WORD.search(outside):
         return text
-    chosen = matches[-1]
+    chosen = _answer_span(matches)
     start, end = chosen.span()
     return " " * start + text[start:end] + " " * (len(text) - end)
 
