@@ -7,6 +7,7 @@ found wins and is remembered, so the report can say where each answer was read f
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,8 @@ class Answers:
         self._assignment = assignment
         self._cache: dict[str, Answer | None] = {}
         self.sources: dict[str, tuple[str, int | None]] = {}
+        # Variables the submission defines whose value the sandbox could not give, and why.
+        self.problems: dict[str, str] = {}
         self._defined = submission.defined_names()
 
     def _placeholder(self, text: str) -> bool:
@@ -62,13 +65,18 @@ class Answers:
             return self._cache[name]
         answer = None
         if self._proxy is not None and name in self._defined:
+            source = f"the variable `{name}`"
             try:
                 value = self._proxy.get(name)
-            except CheckProblem:
-                value = None
-            answer = self._from_value(
-                qid or name, value, f"the variable `{name}`", self._defined.get(name)
-            )
+            except CheckProblem as exc:
+                # The code could not run to give the value (it crashed, hung or ran out of
+                # memory): an answer written as a literal is still the student's answer.
+                value = literal_assigned(self._submission, name)
+                if value is None:
+                    self.problems[name] = exc.message
+                else:
+                    source += " (read from its cell: your code stopped before giving its value)"
+            answer = self._from_value(qid or name, value, source, self._defined.get(name))
         self._cache[name] = answer
         return answer
 
@@ -105,3 +113,33 @@ class Answers:
 
     def note_source(self, qid: str, source: str, cell: int | None) -> None:
         self.sources.setdefault(qid, (source, cell))
+
+
+def literal_assigned(submission: Submission, name: str) -> Any:
+    """The value of ``name`` when every top-level assignment to it is a literal (the last one
+    wins), read from the code without running it; None otherwise."""
+    value: Any = None
+    for cell in submission.code_cells:
+        try:
+            tree = ast.parse(cell.code)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for node in tree.body:
+            assigned: ast.expr | None
+            if isinstance(node, ast.Assign):
+                targets, assigned = list(node.targets), node.value
+            elif isinstance(node, ast.AnnAssign):
+                targets, assigned = [node.target], node.value
+            elif isinstance(node, ast.AugAssign):
+                targets, assigned = [node.target], None
+            else:
+                continue
+            if not any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                continue
+            if assigned is None:
+                return None
+            try:
+                value = ast.literal_eval(assigned)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                return None
+    return value

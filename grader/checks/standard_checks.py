@@ -134,7 +134,15 @@ def _expected(reference_answers: Mapping[str, Any], qid: str, name: str) -> str:
     return entry
 
 
-def _missing(q: Question, name: str = "") -> CheckFailed:
+def _missing(q: Question, name: str = "", answers: Answers | None = None) -> CheckFailed:
+    for var in (name, f"answer_{q.id}"):
+        problem = answers.problems.get(var) if answers is not None and var else None
+        if problem:  # it is defined, but the code stopped before it could give its value
+            return CheckFailed(
+                f"your answer `{var}` is in your code, but your code stopped before giving its "
+                f"value ({problem.rstrip('.')})",
+                hint="make every cell run from top to bottom without errors, then grade again",
+            )
     how = (f"a variable `{name}` or " if name else "") + (
         f"a variable `answer_{q.id}`, a markdown cell tagged `answer:{q.id}`, or a markdown "
         f"cell starting with `**Answer {q.id}**`"
@@ -159,7 +167,7 @@ def check_text_answer(
     rubric = Rubric.from_spec(q.rubric, where=f"{assignment.spec_path}: question {q.id}")
     ans = answers.get(q.id)
     if ans is None:
-        raise _missing(q)
+        raise _missing(q, answers=answers)
     result = score_text(ans.text, rubric)
     for detail in to_details(result):
         record.detail(detail)
@@ -190,7 +198,7 @@ def _student_reading(
             return reading, ans
     ans = answers.get(q.id)
     if ans is None:
-        raise _missing(q, name)
+        raise _missing(q, name, answers)
     if not name:
         return (read_value(ans.text, table) if ans.from_sympy else read(ans.text, table)), ans
     m = _DERIVATIVE_NAME.match(name)
@@ -284,7 +292,7 @@ def _derivation(
     q = assignment.question(qid)
     ans = answers.get(qid)
     if ans is None:
-        raise _missing(q)
+        raise _missing(q, answers=answers)
     _note_source(answers, q, ans)
     start, variable, final = q.extra.get("start"), q.extra.get("variable"), q.extra.get("final")
     if not isinstance(start, str) or not isinstance(variable, str) or not isinstance(final, list):
