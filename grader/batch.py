@@ -31,7 +31,7 @@ from .batch_worker import Done, Task, grade_task, start_worker
 from .cli import atomic_write
 from .errors import SandboxUnavailable, UsageError
 from .overrides import Override, load_overrides, validate_overrides
-from .report.gradebook import Entry
+from .report.gradebook import Entry, duplicates
 
 __all__ = ["BatchOptions", "BatchOutcome", "main", "run_batch"]
 
@@ -276,7 +276,8 @@ def _run_batch(
         validate_overrides(
             overrides, {a: {q.id: q.points for q in specs[a].questions} for a in scope}
         )
-    found = discover(options.folder, options.output_dir)
+    ignored: list[str] = []
+    found = discover(options.folder, options.output_dir, ignored=ignored)
     if not found:
         raise UsageError(f"no .ipynb or .py submissions under {options.folder}")
     store = Store(
@@ -308,7 +309,7 @@ def _run_batch(
         entries: dict[str, Entry] = {}
         tasks: list[tuple[Found, Task]] = []
         digests: dict[str, str] = {}
-        reused = 0
+        reused: set[str] = set()
         for f in found:
             if f.problem:
                 entries[f.key] = store.write(
@@ -324,7 +325,7 @@ def _run_batch(
             entry, current = store.reuse(f, record)
             if current:
                 entries[f.key] = entry
-                reused += 1
+                reused.add(f.key)
                 bar.step(entry, 0.0)
             elif isinstance(record.get("result"), dict):
                 tasks.append(task(f, cached=record["result"]))
@@ -342,15 +343,28 @@ def _run_batch(
                 on_done(f, grade_task(t))
         run_tasks(options, [(f, t) for f, t in tasks if t.cached is None], on_done, started=early)
         ordered = tuple(entries[f.key] for f in found)
-        _warn_unused_overrides(overrides, ordered, progress)
+        notices = [
+            *_override_notices(overrides, store, ordered),
+            *_duplicate_notices(ordered),
+            *_ignored_notices(ignored),
+        ]
+        if progress is not None:
+            progress.writelines(f"warning: {n}\n" for n in notices)
         out = options.output_dir
         atomic_write(out / "grades.csv", grades_csv(ordered))
         atomic_write(out / "canvas.csv", canvas_csv(ordered, titles))
-        summary = summarise(ordered, titles, folder=options.folder.name)
+        summary = summarise(ordered, titles, folder=options.folder.name, notices=notices)
         atomic_write(out / "summary.html", render_summary(summary))
-    updated = sum(t.cached is not None for _, t in tasks)
+
+    # Every submission is counted once: not graded (whenever that was decided), or graded now,
+    # updated (re-rendered from its record) or unchanged.
+    def count(keys: set[str]) -> int:
+        return sum(1 for k in keys if not entries[k].failed)
+
+    updated = {f.key for f, t in tasks if t.cached is not None}
+    fresh = {f.key for f, t in tasks if t.cached is None}
     seconds = time.perf_counter() - started
-    return BatchOutcome(ordered, len(tasks) - updated, updated, reused, seconds, out)
+    return BatchOutcome(ordered, count(fresh), count(updated), count(reused), seconds, out)
 
 
 def _check_options(options: BatchOptions) -> None:
@@ -362,16 +376,53 @@ def _check_options(options: BatchOptions) -> None:
         raise UsageError(f"--jobs {options.jobs} must be at least 1")
 
 
-def _warn_unused_overrides(
-    overrides: Sequence[Override], entries: Sequence[Entry], stream: TextIO | None
-) -> None:
+def _override_notices(
+    overrides: Sequence[Override], store: Store, entries: Sequence[Entry]
+) -> list[str]:
+    """A line for each override this run did not apply, saying why."""
+    notices = []
     students = {e.student for e in entries}
+    graded = {(e.student, e.result.assignment) for e in entries if e.result is not None}
     for o in overrides:
-        if o.student not in students and stream is not None:
-            stream.write(
-                f"warning: {o.where}: no submission from student {o.student!r} in "
-                "this batch; the override was not used\n"
+        if o.where in store.refused:
+            notices.append(f"{o.where}: {store.refused[o.where]}; the override was not used")
+        elif o.where in store.applied:
+            continue
+        elif o.student not in students:
+            notices.append(
+                f"{o.where}: no submission from student {o.student!r} in this batch; "
+                "the override was not used"
             )
+        elif o.assignment and (o.student, o.assignment) not in graded:
+            notices.append(
+                f"{o.where}: no graded {o.assignment} submission from student {o.student!r} in "
+                "this batch; the override was not used"
+            )
+        else:
+            notices.append(
+                f"{o.where}: no graded submission from student {o.student!r} in this batch; "
+                "the override was not used"
+            )
+    return notices
+
+
+def _duplicate_notices(entries: Sequence[Entry]) -> list[str]:
+    return [
+        f"student {student!r} has {len(found)} graded {aid} submissions "
+        f"({', '.join(e.source for e in found)}): grades.csv lists each, canvas.csv leaves "
+        "that grade empty; keep one and re-run"
+        for (student, aid), found in duplicates(entries).items()
+    ]
+
+
+def _ignored_notices(ignored: Sequence[str], shown: int = 5) -> list[str]:
+    if not ignored:
+        return []
+    names = ", ".join(ignored[:shown])
+    if len(ignored) > shown:
+        names += f" and {len(ignored) - shown} more"
+    files = "1 file" if len(ignored) == 1 else f"{len(ignored)} files"
+    return [f"{files} not .ipynb or .py, so not graded: {names}"]
 
 
 # --- the command ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 from .batch_worker import Done, dumps
 from .cli import atomic_write
 from .errors import GraderError, OutputLocked, UsageError
-from .overrides import Override, apply_overrides, overrides_for
+from .overrides import Override, apply_fitting, overrides_for
 from .report.gradebook import Entry, gradescope_json, result_json
 from .results import GradeResult
 
@@ -48,40 +48,70 @@ class Found:
     problem: str = ""  # set when the file must not be read (e.g. a symbolic link)
 
 
-def discover(folder: Path, output_dir: Path) -> list[Found]:
+def discover(folder: Path, output_dir: Path, *, ignored: list[str] | None = None) -> list[Found]:
     """Every ``.ipynb``/``.py`` under ``folder``, sorted; the student id is the top folder's
-    name for files in a per-student folder, else the file's stem."""
+    name for files in a per-student folder, else the file's stem.
+
+    A symbolic link (to a file or to a student's folder) or anything that is not a regular
+    file (a FIFO would block the reader forever) is found with a ``problem`` and never read.
+    Other files (not hidden) are appended to ``ignored``, as paths relative to ``folder``.
+    Keys (the output files' names) are unique, also when compared without case.
+    """
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder (use `grade FILE` for one submission)")
     out_resolved = output_dir.resolve()
-    found: list[tuple[Path, str, str]] = []
+    found: list[tuple[Path, str, str, str]] = []
     for root, dirs, files in os.walk(folder, followlinks=False):
         here = Path(root)
+        linked = [d for d in dirs if (here / d).is_symlink() and not d.startswith(".")]
+        for d in linked:
+            rel = (here / d).relative_to(folder).as_posix()
+            student = rel.split("/")[0]
+            found.append((here / d, rel + "/", student, _LINK))
         dirs[:] = sorted(
             d
             for d in dirs
-            if not d.startswith(".") and d not in SKIP_DIRS and (here / d).resolve() != out_resolved
+            if not d.startswith(".")
+            and d not in SKIP_DIRS
+            and d not in linked
+            and (here / d).resolve() != out_resolved
         )
         for name in sorted(files):
             path = here / name
-            if name.startswith(".") or path.suffix.lower() not in SUFFIXES:
+            if name.startswith("."):
                 continue
             rel = path.relative_to(folder).as_posix()
+            if path.suffix.lower() not in SUFFIXES:
+                if ignored is not None:
+                    ignored.append(rel)
+                continue
             parts = rel.split("/")
-            found.append((path, rel, parts[0] if len(parts) > 1 else path.stem))
+            problem = ""
+            if path.is_symlink():
+                problem = _LINK
+            elif not path.is_file():
+                problem = "it is not a regular file"
+            found.append((path, rel, parts[0] if len(parts) > 1 else path.stem, problem))
+    if ignored is not None:
+        ignored.sort()
     counts: dict[str, int] = {}
-    for _, _, student in found:
+    for _, _, student, _ in found:
         counts[student] = counts.get(student, 0) + 1
     result = []
-    for path, rel, student in sorted(found, key=lambda f: f[1]):
-        key = student if counts[student] == 1 else rel.replace("/", "__")
-        if key.lower() in RESERVED:
-            key += "-submission"
-        problem = (
-            "it is a symbolic link; a batch does not follow links" if path.is_symlink() else ""
-        )
+    taken: set[str] = set()
+    for path, rel, student, problem in sorted(found, key=lambda f: f[1]):
+        base = student if counts[student] == 1 else rel.rstrip("/").replace("/", "__")
+        if base.lower() in RESERVED:
+            base += "-submission"
+        key, n = base, 2
+        while key.lower() in taken:
+            key, n = f"{base}-{n}", n + 1
+        taken.add(key.lower())
         result.append(Found(path, rel, student, key, problem))
     return result
+
+
+_LINK = "it is a symbolic link; a batch does not follow links"
 
 
 # --- records, resume and the lock -------------------------------------------------------------
@@ -145,6 +175,20 @@ class Store:
     sandbox: str
     force: bool = False
     fingerprints: dict[str, str] = field(default_factory=dict)
+    # The places ("file:line") of the overrides applied in this run, and of those that named a
+    # student whose submission they do not fit, with why (see ``final``).
+    applied: set[str] = field(default_factory=set)
+    refused: dict[str, str] = field(default_factory=dict)
+
+    def final(self, found: Found, raw: GradeResult) -> GradeResult:
+        """``raw`` with this student's overrides applied; those that do not fit are noted."""
+        chosen = overrides_for(self.overrides, found.student, raw.assignment)
+        final, refused = apply_fitting(raw, chosen)
+        for o, why in refused:
+            self.refused[o.where] = f"not applied to {found.source} ({raw.assignment}): {why}"
+        left_out = {o.where for o, _ in refused}
+        self.applied.update(o.where for o in chosen if o.where not in left_out)
+        return final
 
     def fingerprint(self, aid: str) -> str:
         if aid not in self.fingerprints:
@@ -209,9 +253,7 @@ class Store:
                 ),
             )
         else:
-            final = apply_overrides(
-                raw, overrides_for(self.overrides, found.student, raw.assignment)
-            )
+            final = self.final(found, raw)
             entry = Entry(found.key, found.student, found.source, done.status, done.message, final)
             atomic_write(out / f"{found.key}.html", done.html)
             atomic_write(out / f"{found.key}.results.json", done.gradescope)
@@ -247,12 +289,7 @@ class Store:
             )
             return entry, current
         raw = GradeResult.from_json(raw_json)
-        try:
-            final = apply_overrides(
-                raw, overrides_for(self.overrides, found.student, raw.assignment)
-            )
-        except UsageError:  # an override that does not fit: let a worker report it as a row
-            return Entry(found.key, found.student, found.source, status, message, raw), False
+        final = self.final(found, raw)
         entry = Entry(found.key, found.student, found.source, status, message, final)
         try:
             written = (out / f"{found.key}.json").read_text(encoding="utf-8")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GraderError, SandboxUnavailable, UsageError
-from .overrides import Override, apply_overrides, overrides_for
+from .overrides import Override, apply_fitting, overrides_for
 from .report.gradebook import Entry, gradescope_json, result_json, status_of
 from .results import GradeResult
 
@@ -190,7 +190,8 @@ def _grade_task(task: Task) -> Done:
         # Rendered from the result as it is stored (durations rounded), so that a re-run that
         # re-renders it from its record writes the very same files.
         raw = GradeResult.from_json(graded.to_json())
-    final = apply_overrides(raw, overrides_for(task.overrides, task.student, raw.assignment))
+    # An override that does not fit this assignment is left out here; the parent reports it.
+    final, _ = apply_fitting(raw, overrides_for(task.overrides, task.student, raw.assignment))
     entry = Entry(task.key, task.student, task.source, status_of(final), result=final)
     return Done(
         task.key,

@@ -33,7 +33,14 @@ from typing import Any
 from .errors import UsageError
 from .results import GradeResult
 
-__all__ = ["Override", "apply_overrides", "load_overrides", "overrides_for", "validate_overrides"]
+__all__ = [
+    "Override",
+    "apply_fitting",
+    "apply_overrides",
+    "load_overrides",
+    "overrides_for",
+    "validate_overrides",
+]
 
 _COLUMNS = ("student", "question", "points", "comment", "assignment")
 
@@ -193,17 +200,50 @@ def overrides_for(
     return tuple(sorted(found, key=lambda o: bool(o.assignment)))
 
 
+def unfit(result: GradeResult, o: Override) -> str:
+    """Why ``o`` cannot apply to ``result`` (empty when it can)."""
+    found = next((q for q in result.questions if q.id == o.question), None)
+    if found is None:
+        return f"assignment {result.assignment!r} has no question {o.question!r}"
+    if o.points > found.max_score + 1e-9:
+        return (
+            f"points = {o.points:g} is more than question {found.id} is worth ({found.max_score:g})"
+        )
+    return ""
+
+
+def apply_fitting(
+    result: GradeResult, overrides: Iterable[Override]
+) -> tuple[GradeResult, tuple[tuple[Override, str], ...]]:
+    """``result`` with the overrides that fit it applied, and those that do not, with why.
+
+    A batch checks an override that names no assignment only against the union of the
+    assignments (it cannot know a student's assignment before grading): one that does not fit
+    the assignment this student actually submitted is left out and reported, never allowed to
+    cost the student their automatic grade.
+    """
+    fitting, refused = [], []
+    for o in overrides:
+        reason = unfit(result, o)
+        if reason:
+            refused.append((o, reason))
+        else:
+            fitting.append(o)
+    return apply_overrides(result, fitting), tuple(refused)
+
+
 def apply_overrides(result: GradeResult, overrides: Iterable[Override]) -> GradeResult:
-    """``result`` with each override's question score replaced and the override recorded."""
+    """``result`` with each override's question score replaced and the override recorded.
+
+    Raises UsageError, naming the override's place, for one that does not fit ``result``.
+    """
     by_question = {o.question: o for o in overrides}
     if not by_question:
         return result
-    known = {q.id for q in result.questions}
     for o in by_question.values():
-        if o.question not in known:
-            raise UsageError(
-                f"{o.where}: assignment {result.assignment!r} has no question {o.question!r}"
-            )
+        reason = unfit(result, o)
+        if reason:
+            raise UsageError(f"{o.where}: {reason}")
     questions = []
     for q in result.questions:
         found = by_question.get(q.id)
@@ -211,11 +251,6 @@ def apply_overrides(result: GradeResult, overrides: Iterable[Override]) -> Grade
             questions.append(q)
             continue
         o = found
-        if o.points > q.max_score + 1e-9:
-            raise UsageError(
-                f"{o.where}: points = {o.points:g} is more than question {q.id} "
-                f"is worth ({q.max_score:g})"
-            )
         note = f"automatic score {q.score:g} / {q.max_score:g} replaced by {o.points:g}"
         if o.comment:
             note += f": {o.comment}"

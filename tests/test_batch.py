@@ -21,7 +21,14 @@ from grader.batch_store import STATE_DIR, Found, discover, output_lock
 from grader.batch_worker import Done, Task, _state, grade_task
 from grader.cli import main as cli_main
 from grader.errors import OutputLocked, SandboxUnavailable, UsageError
-from grader.report.gradebook import Entry, canvas_csv, grades_csv, gradescope_json, summarise
+from grader.report.gradebook import (
+    Entry,
+    canvas_csv,
+    duplicates,
+    grades_csv,
+    gradescope_json,
+    summarise,
+)
 from grader.results import CheckResult, GradeResult, Outcome, QuestionResult
 
 COURSE = Path(__file__).resolve().parent.parent
@@ -81,6 +88,36 @@ def test_discover_names_students_by_file_or_folder(tmp_path: Path) -> None:
         ("summary.py", "summary", "summary-submission"),
     ]
     assert [f.key for f in found if f.problem] == ["eve"]
+
+
+def test_discover_keeps_keys_unique_and_never_reads_links_or_fifos(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    for rel in ("summary.py", "summary-submission.py", "notes.txt", "zed/data.csv", ".x.txt"):
+        touch(subs / rel)
+    os.mkfifo(subs / "quinn.py")  # opening it to hash it would wait forever
+    (tmp_path / "outside").mkdir()
+    touch(tmp_path / "outside" / "hw.py")
+    (subs / "mallory").symlink_to(tmp_path / "outside", target_is_directory=True)
+    ignored: list[str] = []
+    found = discover(subs, tmp_path / "out", ignored=ignored)
+    assert [(f.source, f.key, bool(f.problem)) for f in found] == [
+        ("mallory/", "mallory", True),
+        ("quinn.py", "quinn", True),
+        ("summary-submission.py", "summary-submission", False),
+        ("summary.py", "summary-submission-2", False),
+    ]
+    assert "regular file" in found[1].problem and "symbolic link" in found[0].problem
+    assert ignored == ["notes.txt", "zed/data.csv"]
+
+
+def test_a_batch_reports_a_fifo_instead_of_waiting_on_it(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    os.mkfifo(subs / "quinn.py")
+    outcome = run_batch(BatchOptions(subs, tmp_path / "out", jobs=1, course=COURSE))
+    (entry,) = outcome.entries
+    assert entry.status == "unreadable" and "not a regular file" in entry.message
+    assert (outcome.graded, len(outcome.failures)) == (0, 1)
 
 
 def test_batch_refuses_a_file_and_an_empty_folder(
@@ -165,6 +202,24 @@ def test_canvas_csv_has_points_possible_and_blank_for_ungraded() -> None:
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Backprop"]
     assert rows[1] == ["Points Possible", "", "", "", "", "6"]
     assert ["amy", "", "", "amy", "", "3"] in rows and ["dan", "", "", "dan", "", ""] in rows
+
+
+def test_canvas_has_one_row_per_student_and_leaves_a_duplicate_grade_blank() -> None:
+    def of(entry: Entry, assignment: str, key: str, source: str) -> Entry:
+        assert entry.result is not None
+        return replace(
+            entry, key=key, source=source, result=replace(entry.result, assignment=assignment)
+        )
+
+    amy_py = of(graded("amy", 4.0), "backprop", "amy__a.py", "amy/a.py")
+    amy_nb = of(graded("amy", 2.0), "backprop", "amy__b.ipynb", "amy/b.ipynb")
+    zoe_bp = of(graded("zoe", 4.0), "backprop", "zoe__a.py", "zoe/a.py")
+    zoe_ne = of(graded("zoe", 2.0), "normal-equation", "zoe__b.py", "zoe/b.py")
+    all_four = [amy_py, amy_nb, zoe_bp, zoe_ne]
+    rows = list(csv.reader(io.StringIO(canvas_csv(all_four, {}))))
+    assert rows[0][5:] == ["backprop", "normal-equation"]
+    assert rows[2:] == [["amy", "", "", "amy", "", "", ""], ["zoe", "", "", "zoe", "", "5", "3"]]
+    assert duplicates(all_four) == {("amy", "backprop"): (amy_py, amy_nb)}
 
 
 def test_gradescope_results_have_one_test_per_question() -> None:
@@ -374,7 +429,8 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     touch(subs / "bob" / "backprop.py", MISSING_FACTOR)
     touch(subs / "dave.ipynb", "{ not json")
     outcome = run_batch(BatchOptions(subs, root / "out", jobs=2, course=COURSE))
-    assert (outcome.graded, outcome.reused, len(outcome.failures)) == (3, 0, 1)
+    # Each submission counts once: dave's is not graded, the other two are graded now.
+    assert (outcome.graded, outcome.reused, len(outcome.failures)) == (2, 0, 1)
     return subs, root / "out"
 
 
@@ -420,11 +476,11 @@ def test_rerun_reuses_everything_and_overrides_touch_one(
     out = copy_out(first, tmp_path)
     before = snapshot(out)
     again = run_batch(BatchOptions(subs, out, jobs=2, course=COURSE))
-    assert (again.graded, again.updated, again.reused) == (0, 0, 3)
+    assert (again.graded, again.updated, again.reused, len(again.failures)) == (0, 0, 2, 1)
     assert snapshot(out) == before
     overrides = touch(tmp_path / "o.csv", "student,question,points,comment\nbob,5,3,typo\n")
     changed = run_batch(BatchOptions(subs, out, jobs=2, course=COURSE, overrides=overrides))
-    assert (changed.graded, changed.updated, changed.reused) == (0, 1, 2)
+    assert (changed.graded, changed.updated, changed.reused) == (0, 1, 1)
     after = snapshot(out)
     assert {k for k in after if after[k] != before.get(k)} == {
         "bob.html",
@@ -446,6 +502,37 @@ def test_rerun_reuses_everything_and_overrides_touch_one(
 
 
 @pytest.mark.slow
+def test_an_override_that_does_not_fit_the_submission_is_left_out_and_reported(
+    first_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    subs, first = first_run
+    out = copy_out(first, tmp_path)
+    before = snapshot(out)
+    # 1a is a question of rnn-lstm, not of bob's backprop; alice submitted no normal-equation.
+    overrides = touch(
+        tmp_path / "o.csv",
+        "student,question,points,assignment\nbob,1a,1,\nalice,1,0,normal-equation\n",
+    )
+    stream = io.StringIO()
+    outcome = run_batch(
+        BatchOptions(subs, out, jobs=2, course=COURSE, overrides=overrides), progress=stream
+    )
+    assert [e.key for e in outcome.failures] == ["dave"]
+    after = snapshot(out)
+    assert after["bob.json"] == before["bob.json"] and after["bob.html"] == before["bob.html"]
+    err = stream.getvalue()
+    assert (
+        f"warning: {overrides}:2: not applied to bob/backprop.py (backprop): assignment "
+        "'backprop' has no question '1a'; the override was not used"
+    ) in err
+    assert (
+        f"warning: {overrides}:3: no graded normal-equation submission from student 'alice'"
+    ) in err
+    summary = after["summary.html"].decode()
+    assert "Batch notes" in summary and "has no question &#39;1a&#39;" in summary
+
+
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_gradebook(
     first_run: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -459,7 +546,7 @@ def test_interrupted_run_resumes_to_the_same_gradebook(
     touch(out / ".dave.json.x1.tmp", "half")
     (out / "grades.csv").write_text("stale\n")
     outcome = run_batch(BatchOptions(subs, out, jobs=1, course=COURSE))
-    assert (outcome.graded, outcome.updated, outcome.reused) == (1, 1, 1)
+    assert (outcome.graded, outcome.updated, outcome.reused, len(outcome.failures)) == (0, 1, 1, 1)
     assert snapshot(out) == expected
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from grader.errors import UsageError
 from grader.overrides import (
     Override,
+    apply_fitting,
     apply_overrides,
     load_overrides,
     overrides_for,
@@ -127,6 +128,18 @@ def test_apply_refuses_unknown_questions_and_too_many_points() -> None:
         apply_overrides(result(), [Override("alice", "7", 1.0, where="o.csv:2")])
     with pytest.raises(UsageError, match="more than question 1 is worth"):
         apply_overrides(result(), [Override("alice", "1", 2.5)])
+
+
+def test_apply_fitting_leaves_out_what_does_not_fit_and_says_why() -> None:
+    fits = Override("alice", "1", 1.5, where="o.csv:2")
+    no_question = Override("alice", "1a", 1.0, where="o.csv:3")
+    too_many = Override("alice", "5", 9.0, where="o.csv:4")
+    final, refused = apply_fitting(result(), [fits, no_question, too_many])
+    assert final == apply_overrides(result(), [fits])
+    assert refused == (
+        (no_question, "assignment 'backprop' has no question '1a'"),
+        (too_many, "points = 9 is more than question 5 is worth (4)"),
+    )
 
 
 def test_overrides_naming_the_assignment_win() -> None:

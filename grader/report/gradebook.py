@@ -26,6 +26,7 @@ __all__ = [
     "ClassSummary",
     "Entry",
     "canvas_csv",
+    "duplicates",
     "grades_csv",
     "gradescope_json",
     "needs_review",
@@ -215,11 +216,23 @@ def grades_csv(entries: Sequence[Entry]) -> str:
     return buf.getvalue()
 
 
+def duplicates(entries: Sequence[Entry]) -> dict[tuple[str, str], tuple[Entry, ...]]:
+    """``(student, assignment)`` pairs with more than one graded submission, and those."""
+    seen: dict[tuple[str, str], list[Entry]] = {}
+    for e in sorted(entries, key=lambda e: e.key):
+        if e.result is not None:
+            seen.setdefault((e.student, e.result.assignment), []).append(e)
+    return {k: tuple(v) for k, v in seen.items() if len(v) > 1}
+
+
 def canvas_csv(entries: Sequence[Entry], titles: Mapping[str, str]) -> str:
-    """A Canvas gradebook import: one column per assignment, a ``Points Possible`` row.
+    """A Canvas gradebook import: one row per student, one column per assignment, and a
+    ``Points Possible`` row.
 
     The student id from the file or folder name goes into ``SIS Login ID``; rename that header
-    to ``SIS User ID`` if the ids are SIS user ids. Ungraded submissions are left blank.
+    to ``SIS User ID`` if the ids are SIS user ids. Ungraded submissions are left blank, and so
+    is a grade the batch cannot choose: two graded submissions of one assignment by one
+    student (the batch warns about them; ``grades.csv`` lists both).
     """
     ordered = sorted(entries, key=lambda e: e.key)
     aids = sorted({e.result.assignment for e in ordered if e.result is not None})
@@ -229,6 +242,12 @@ def canvas_csv(entries: Sequence[Entry], titles: Mapping[str, str]) -> str:
         )
         for a in aids
     }
+    twice = duplicates(ordered)
+    scores: dict[str, dict[str, str]] = {}
+    for e in ordered:
+        row = scores.setdefault(e.student, {})
+        if e.result is not None and (e.student, e.result.assignment) not in twice:
+            row[e.result.assignment] = _num(e.result.score)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(
@@ -242,11 +261,9 @@ def canvas_csv(entries: Sequence[Entry], titles: Mapping[str, str]) -> str:
         ]
     )
     w.writerow(["Points Possible", "", "", "", "", *(_num(maxima[a]) for a in aids)])
-    for e in ordered:
-        score = {e.result.assignment: _num(e.result.score)} if e.result is not None else {}
-        w.writerow(
-            [_cell(e.student), "", "", _cell(e.student), "", *(score.get(a, "") for a in aids)]
-        )
+    for student in sorted(scores):
+        row = scores[student]
+        w.writerow([_cell(student), "", "", _cell(student), "", *(row.get(a, "") for a in aids)])
     return buf.getvalue()
 
 
@@ -299,6 +316,7 @@ class ClassSummary:
     failures: tuple[Entry, ...]
     timeouts: tuple[Entry, ...]
     status_counts: tuple[tuple[str, int], ...]
+    notices: tuple[str, ...] = ()  # the batch's warnings (overrides, duplicates, ignored files)
 
 
 def _spread(values: Sequence[float]) -> float:
@@ -359,7 +377,12 @@ def _assignment_summary(
 
 
 def summarise(
-    entries: Sequence[Entry], titles: Mapping[str, str], *, folder: str = "", top_mistakes: int = 12
+    entries: Sequence[Entry],
+    titles: Mapping[str, str],
+    *,
+    folder: str = "",
+    top_mistakes: int = 12,
+    notices: Sequence[str] = (),
 ) -> ClassSummary:
     """Statistics per assignment and per question, common mistakes, review and failure lists."""
     ordered = tuple(sorted(entries, key=lambda e: e.key))
@@ -380,4 +403,5 @@ def summarise(
         failures=tuple(e for e in ordered if e.failed),
         timeouts=tuple(e for e in ordered if e.status == "timeout"),
         status_counts=tuple(sorted(statuses.items())),
+        notices=tuple(notices),
     )
