@@ -39,7 +39,7 @@ from .errors import (
     StudentTimeout,
     Undecided,
 )
-from .remote import SubmissionProxy
+from .remote import DefinitionFailed, SubmissionProxy
 from .results import CheckResult, Outcome, QuestionResult, TextNote
 from .submission import Submission
 
@@ -312,7 +312,14 @@ class GraderPlugin:
         actual = (exc.actual if isinstance(exc, CheckProblem) else None) or rec.actual
         if isinstance(exc, CheckProblem):
             details += list(exc.details)
-        if isinstance(exc, MissingDefinition):
+        if isinstance(exc, DefinitionFailed):
+            details.append(
+                TextNote(
+                    text="fix that error: a cell runs only up to its first error "
+                    "(none of it after a syntax error)"
+                )
+            )
+        elif isinstance(exc, MissingDefinition):
             details.append(TextNote(text="define it at the top level of your notebook or module"))
         return CheckResult(
             outcome=outcome,

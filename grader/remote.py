@@ -9,6 +9,7 @@ the child behind a ``RemoteHandle``.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,10 @@ class CallOutcome:
     stdout: str
     stderr: str
     seconds: float
+
+
+class DefinitionFailed(MissingDefinition):
+    """A name is missing because the cell that defines it raised (e.g. a syntax error)."""
 
 
 class Runner:
@@ -162,6 +167,29 @@ class Runner:
             stdout=_text(reply.get("stdout")),
             notes=cell.notes,
         )
+
+    def missing(self, name: str) -> MissingDefinition:
+        """Why ``name`` is not defined: the failing cell that would define it, when there is one.
+
+        A cell that raises stops where it raised, so a name it (textually) defines may never
+        exist; the student should hear about that cell's error, not "define it".
+        """
+        failed = {run.index: run for run in self.cell_runs if not run.ok}
+        pattern = re.compile(
+            rf"^(?:(?:async\s+)?def|class)\s+{re.escape(name)}\b|^{re.escape(name)}\s*(?::[^=]*)?=(?!=)",
+            re.MULTILINE,
+        )
+        for cell in self.cells:
+            run = failed.get(cell.index)
+            if run is None or not pattern.search(cell.code):
+                continue
+            if cell.filename.startswith("<cell"):
+                where = f"cell {cell.index + 1}"
+            else:
+                where = f"the code from line {cell.first_line} of {cell.filename}"
+            error = f"{run.error_type}: {run.error_message}" if run.error_type else "an error"
+            return DefinitionFailed(name, f"`{name}` could not be defined: {where} raised {error}")
+        return MissingDefinition(name)
 
     def add_helper(self, filename: str, source: str) -> CellRun | None:
         """Run grader-written code after the student's cells, now and after every restart.
@@ -351,7 +379,7 @@ class SubmissionProxy:
         """The value of a top-level variable (SymPy values come back as ``wire.Tagged`` text)."""
         reply, blobs = self._runner.request({"op": "get", "name": name}, what=f"reading `{name}`")
         if not reply.get("ok"):
-            raise MissingDefinition(name)
+            raise self._runner.missing(name)
         return self._decode(reply.get("value"), blobs, name)
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -409,7 +437,7 @@ class SubmissionProxy:
         )
         if not reply.get("ok"):
             if "missing" in reply:
-                raise MissingDefinition(str(target.get("name")))
+                raise self._runner.missing(str(target.get("name")))
             raise _student_error(reply, label)
         value = self._decode(reply.get("value"), reply_blobs, label)
         args_after = kwargs_after = None

@@ -69,3 +69,40 @@ def test_an_unwritable_output_folder_is_one_line_and_the_summary_still_shows(
     assert len(lines) == 1, err
     assert lines[0].startswith(f"grade: error: cannot write the report to {blocker}")
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_cell_that_fails_names_its_error_instead_of_not_defined(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nb = seed()
+    nb["cells"][13]["source"] = "def forward(x, w1, b1, w2, b2)\n    return 1"
+    result = grade_json(write(tmp_path, "syntax.ipynb", nb), "-q", "4")
+    capsys.readouterr()
+    for check in result["questions"][0]["checks"]:
+        assert check["message"].startswith(
+            "`forward` could not be defined: cell 14 raised SyntaxError: expected ':' (line 1)"
+        )
+        assert "define it at the top level" not in json.dumps(check["details"])
+
+
+@pytest.mark.slow
+def test_a_module_with_a_syntax_error_names_it_for_every_function(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "broken.py"
+    path.write_text(
+        '__assignment__ = "backprop"\nimport numpy as np\n\n\ndef sigmoid(z):\n'
+        "    return 1 / (1 + np.exp(-z))\n\nx = = 1\n",
+        encoding="utf-8",
+    )
+    result = grade_json(path, "-q", "3", "-q", "4")
+    capsys.readouterr()
+    q3, q4 = result["questions"]
+    assert q3["checks"] and q4["checks"]
+    for check in q3["checks"]:
+        assert check["message"].startswith(
+            f"`sigmoid` could not be defined: the code from line 1 of {path} raised SyntaxError"
+        )
+    for check in q4["checks"]:  # defined nowhere: still "not defined"
+        assert check["message"].startswith("`forward` is not defined")
