@@ -27,9 +27,10 @@ How an instructor writes a rubric (in an assignment's TOML spec)::
   small words may sit between them). Words are compared after stemming, so ``reuse`` also finds
   "reusing" and "reused"; a final ``*`` matches any word that starts with it (``recomput*``).
 - Answers and synonyms are normalised alike: case, accents, hyphens ("long-term"), British and
-  American spelling ("minimise"), contractions ("doesn't"), and maths: ``XᵀX``, ``X^T X``,
-  ``X'X``, ``X.T @ X``; ``(XᵀX)⁻¹``; ``O(p³)``/``O(p^3)``; ``f_t ≈ 1``; ``∂c_t/∂c_{t−1}``; Greek
-  letters by name. Write a formula in a synonym the way a student would.
+  American spelling ("minimise"), contractions ("doesn't"), an acronym's plural ("RNNs" is
+  ``rnn``), and maths: ``XᵀX``, ``X^T X``, ``X'X``, ``X.T @ X``; ``(XᵀX)⁻¹``; ``O(p³)``/
+  ``O(p^3)``; ``f_t ≈ 1``; ``∂c_t/∂c_{t−1}``; Greek letters by name. Write a formula in a
+  synonym the way a student would.
 - A negation (not, no, never, without, instead of, …) at most two content words before a
   matched word, in the same clause, makes the match not count and flags the item for review.
   To require a negative statement, put the negation in the phrasing: ``"not|non + invertible"``

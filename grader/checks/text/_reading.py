@@ -242,6 +242,10 @@ _WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 
+# An acronym's plural ("RNNs", "LSTMs", "GRUs") is the acronym: the stemmer, which sees only the
+# lower-cased "rnns", would keep the s. Capitals tell it apart from a word ("gas", "bus").
+_ACRONYM_PLURAL = re.compile(r"\b([A-Z]{2,})s\b")
+
 _TOKEN = re.compile(r"→|[,;:]|[^\W_]+(?:\.[0-9]+)?")
 _SPLIT_SYMBOL = re.compile(r"^([a-z]{1,2})([0-9]+)$")
 
@@ -255,6 +259,7 @@ def normalise(text: str) -> str:
     text = "".join(_CHARACTERS.get(c, c) for c in text)
     for pattern, replacement in _MATHS:
         text = pattern.sub(replacement, text)
+    text = _ACRONYM_PLURAL.sub(r"\1", text)  # before case folding, which loses the capitals
     text = unicodedata.normalize("NFKD", text.casefold())
     text = "".join(c for c in text if not unicodedata.combining(c))
     for pattern, replacement in _WORDS:
