@@ -15,8 +15,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import GraderError
+
+if TYPE_CHECKING:
+    from .results import GradeResult
 
 SUBCOMMANDS = ("batch", "check-solutions", "doctor")
 
@@ -126,35 +130,48 @@ def _cmd_grade(argv: Sequence[str]) -> int:
         report=not args.no_report,
     )
     result, sub, assignment = grade_path(args.submission, options)
+    # A run of some questions only is labelled as such everywhere, and its files are named
+    # after those questions so that they never replace the full report.
+    only = [q.id for q in result.questions] if options.questions else None
     report_path = None
     write_error = ""
     if not args.no_report:
         from .report.html import render_report
 
         out = Path(args.output_dir) / result.assignment
+        stem = f"{sub.stem}.q{'-'.join(only)}" if only else sub.stem
         started = time.perf_counter()
-        html = render_report(result, sub, assignment)
+        html = render_report(result, sub, assignment, only=only)
         result = replace(
             result, timings={**result.timings, "report": time.perf_counter() - started}
         )
-        html_path = out / f"{sub.stem}.html"
+        html_path = out / f"{stem}.html"
         try:
             atomic_write(html_path, html)
-            atomic_write(out / f"{sub.stem}.json", json.dumps(result.to_json(), indent=2) + "\n")
+            atomic_write(out / f"{stem}.json", json.dumps(_json(result, only), indent=2) + "\n")
             report_path = str(html_path)
         except OSError as exc:
             # The grade is still shown; only the files are missing, which is a usage error.
             write_error = f"cannot write the report to {out}: {exc.strerror or exc}"
     if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2))
+        print(json.dumps(_json(result, only), indent=2))
     else:
         from .report.terminal import summary
 
-        print(summary(result, report_path=report_path))
+        print(summary(result, report_path=report_path, only=only))
     if write_error:
         print(f"grade: error: {write_error}", file=sys.stderr)
         return 2
     return 0 if result.full_marks else 1
+
+
+def _json(result: GradeResult, only: Sequence[str] | None) -> dict[str, Any]:
+    """The result as JSON; a partial run says which questions it graded."""
+    data = result.to_json()
+    data["partial"] = only is not None
+    if only is not None:
+        data["questions_graded"] = list(only)
+    return data
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -106,3 +106,25 @@ def test_a_module_with_a_syntax_error_names_it_for_every_function(
         )
     for check in q4["checks"]:  # defined nowhere: still "not defined"
         assert check["message"].startswith("`forward` is not defined")
+
+
+@pytest.mark.slow
+def test_a_partial_run_is_labelled_and_leaves_the_full_report_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main([str(SEED), "-o", str(out), "--course", str(ROOT)]) == 1
+    folder = out / "backprop"
+    full = {p.name: p.read_bytes() for p in folder.iterdir()}
+    capsys.readouterr()
+    assert main([str(SEED), "-o", str(out), "--course", str(ROOT), "-q", "5"]) == 0
+    text, _ = capsys.readouterr()
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name in full} == full
+    assert "4 / 4 points (partial: question 5 only)" in text.splitlines()[0]
+    assert f"partial report: {folder / 'seed_student.q5.html'}" in text
+    data = json.loads((folder / "seed_student.q5.json").read_text(encoding="utf-8"))
+    assert data["partial"] is True and data["questions_graded"] == ["5"]
+    assert json.loads(full["seed_student.json"])["partial"] is False
+    page = (folder / "seed_student.q5.html").read_text(encoding="utf-8")
+    assert "Partial report:" in " ".join(page.split())
+    assert "only question 5 was graded" in " ".join(page.split())

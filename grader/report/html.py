@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -180,7 +181,11 @@ def _question_view(q: QuestionResult, assignment: Assignment | None) -> Question
 
 
 def _view(
-    result: GradeResult, sub: Submission | None, assignment: Assignment | None, student: str
+    result: GradeResult,
+    sub: Submission | None,
+    assignment: Assignment | None,
+    student: str,
+    only: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     from .. import __version__
     from .cells import render_cells
@@ -200,6 +205,7 @@ def _view(
         "cells_html": cells_html,
         "percent": f"{max(0.0, min(100.0, percent)):.1f}",
         "version": __version__,
+        "only": list(only) if only else [],
     }
 
 
@@ -209,15 +215,17 @@ def render_report(
     assignment: Assignment | None,
     *,
     student: str | None = None,
+    only: Sequence[str] | None = None,
 ) -> str:
     """The student's report as one self-contained HTML page.
 
     ``sub`` adds the submission's cells at the end (each question links to its answer's cell);
     ``assignment`` adds each question's text. Either may be None, e.g. when re-rendering a
     stored result. ``student`` names the student (default: the submission's file stem).
+    ``only`` names the questions of a partial run (``grade -q``): the page says so.
     """
     name = student or (sub.stem if sub is not None else Path(result.submission).stem)
-    view = _view(result, sub, assignment, name)
+    view = _view(result, sub, assignment, name, only)
     return str(environment().get_template("report.html.j2").render(**view))
 
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from ..results import GradeResult, Outcome
+
+
+def _questions(ids: Sequence[str]) -> str:
+    return ("question " if len(ids) == 1 else "questions ") + ", ".join(ids)
 
 
 def _fmt(x: float) -> str:
@@ -19,14 +24,24 @@ def _clean(text: str) -> str:
     return _CONTROL.sub("?", text)
 
 
-def summary(result: GradeResult, *, report_path: str | None = None, width: int = 100) -> str:
-    return _clean(_summary(result, report_path=report_path, width=width))
+def summary(
+    result: GradeResult,
+    *,
+    report_path: str | None = None,
+    width: int = 100,
+    only: Sequence[str] | None = None,
+) -> str:
+    """The summary; ``only`` names the questions of a partial run (``grade -q``)."""
+    return _clean(_summary(result, report_path=report_path, width=width, only=only))
 
 
-def _summary(result: GradeResult, *, report_path: str | None, width: int) -> str:
+def _summary(
+    result: GradeResult, *, report_path: str | None, width: int, only: Sequence[str] | None
+) -> str:
     lines = [
         f"{result.submission} — {result.assignment}: {_fmt(result.score)} / "
         f"{_fmt(result.max_score)} points"
+        + (f" (partial: {_questions(only)} only)" if only else "")
         + (" (needs review)" if result.needs_review else "")
         + ("" if result.sandbox == "bubblewrap" else f"  [sandbox: {result.sandbox}]"),
     ]
@@ -54,5 +69,5 @@ def _summary(result: GradeResult, *, report_path: str | None, width: int) -> str
     for run in broken[:5]:
         lines.append(f"  cell {run.index + 1}: {run.error_type}: {run.error_message}"[:width])
     if report_path:
-        lines.append(f"  report: {report_path}")
+        lines.append(f"  {'partial report' if only else 'report'}: {report_path}")
     return "\n".join(lines)
