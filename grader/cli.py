@@ -119,7 +119,7 @@ def atomic_write(path: Path, data: str) -> None:
 
 def _cmd_grade(argv: Sequence[str]) -> int:
     args = _grade_parser().parse_args(argv)
-    from .grading import GradeOptions, grade_path
+    from .grading import GradeOptions, assignment_mismatch, grade_path
 
     options = GradeOptions(
         course=Path(args.course) if args.course else None,
@@ -130,6 +130,9 @@ def _cmd_grade(argv: Sequence[str]) -> int:
         report=not args.no_report,
     )
     result, sub, assignment = grade_path(args.submission, options)
+    warnings = [w for w in [assignment_mismatch(sub, assignment)] if w]
+    for warning in warnings:
+        print(warning, file=sys.stderr)
     # A run of some questions only is labelled as such everywhere, and its files are named
     # after those questions so that they never replace the full report.
     only = [q.id for q in result.questions] if options.questions else None
@@ -141,20 +144,22 @@ def _cmd_grade(argv: Sequence[str]) -> int:
         out = Path(args.output_dir) / result.assignment
         stem = f"{sub.stem}.q{'-'.join(only)}" if only else sub.stem
         started = time.perf_counter()
-        html = render_report(result, sub, assignment, only=only)
+        html = render_report(result, sub, assignment, only=only, warnings=warnings)
         result = replace(
             result, timings={**result.timings, "report": time.perf_counter() - started}
         )
         html_path = out / f"{stem}.html"
         try:
             atomic_write(html_path, html)
-            atomic_write(out / f"{stem}.json", json.dumps(_json(result, only), indent=2) + "\n")
+            atomic_write(
+                out / f"{stem}.json", json.dumps(_json(result, only, warnings), indent=2) + "\n"
+            )
             report_path = str(html_path)
         except OSError as exc:
             # The grade is still shown; only the files are missing, which is a usage error.
             write_error = f"cannot write the report to {out}: {exc.strerror or exc}"
     if args.format == "json":
-        print(json.dumps(_json(result, only), indent=2))
+        print(json.dumps(_json(result, only, warnings), indent=2))
     else:
         from .report.terminal import summary
 
@@ -165,9 +170,12 @@ def _cmd_grade(argv: Sequence[str]) -> int:
     return 0 if result.full_marks else 1
 
 
-def _json(result: GradeResult, only: Sequence[str] | None) -> dict[str, Any]:
+def _json(
+    result: GradeResult, only: Sequence[str] | None, warnings: Sequence[str]
+) -> dict[str, Any]:
     """The result as JSON; a partial run says which questions it graded."""
     data = result.to_json()
+    data["warnings"] = [w.removeprefix("warning: ") for w in warnings]
     data["partial"] = only is not None
     if only is not None:
         data["questions_graded"] = list(only)

@@ -151,6 +151,17 @@ def resolve_assignment(sub: Submission, options: GradeOptions, course: Path) -> 
         raise
 
 
+def assignment_mismatch(sub: Submission, assignment: Assignment) -> str | None:
+    """A warning when ``--assignment`` names another assignment than the submission does."""
+    hint = sub.assignment_hint
+    if hint is None or hint == assignment.id:
+        return None
+    return (
+        f"warning: {sub.display} says it is for assignment {hint!r}, but it was graded as "
+        f"{assignment.id!r} (--assignment); its answers may not fit"
+    )
+
+
 def limits_for(assignment: Assignment) -> tuple[Limits, Timeouts]:
     lim = assignment.limits
     limits = Limits(

@@ -128,3 +128,21 @@ def test_a_partial_run_is_labelled_and_leaves_the_full_report_alone(
     page = (folder / "seed_student.q5.html").read_text(encoding="utf-8")
     assert "Partial report:" in " ".join(page.split())
     assert "only question 5 was graded" in " ".join(page.split())
+
+
+@pytest.mark.slow
+def test_grading_as_another_assignment_than_the_notebook_names_warns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    args = ["-a", "update-rules", "-q", "1", "-o", str(out), "--course", str(ROOT)]
+    assert main([str(SEED), *args]) == 1
+    _, err = capsys.readouterr()
+    warning = f"{SEED} says it is for assignment 'backprop', but it was graded as 'update-rules'"
+    assert err.startswith(f"warning: {warning}") and len(err.strip().splitlines()) == 1
+    data = json.loads((out / "update-rules" / "seed_student.q1.json").read_text("utf-8"))
+    assert data["warnings"][0].startswith(warning)
+    page = (out / "update-rules" / "seed_student.q1.html").read_text(encoding="utf-8")
+    assert "says it is for assignment &#39;backprop&#39;" in page
+    assert main([str(SEED), "-a", "backprop", "-q", "3", "--no-report", "--course", str(ROOT)]) == 0
+    assert capsys.readouterr().err == ""

@@ -186,6 +186,7 @@ def _view(
     assignment: Assignment | None,
     student: str,
     only: Sequence[str] | None = None,
+    warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
     from .. import __version__
     from .cells import render_cells
@@ -206,6 +207,7 @@ def _view(
         "percent": f"{max(0.0, min(100.0, percent)):.1f}",
         "version": __version__,
         "only": list(only) if only else [],
+        "warnings": [w.removeprefix("warning: ") for w in warnings],
     }
 
 
@@ -216,6 +218,7 @@ def render_report(
     *,
     student: str | None = None,
     only: Sequence[str] | None = None,
+    warnings: Sequence[str] = (),
 ) -> str:
     """The student's report as one self-contained HTML page.
 
@@ -223,9 +226,10 @@ def render_report(
     ``assignment`` adds each question's text. Either may be None, e.g. when re-rendering a
     stored result. ``student`` names the student (default: the submission's file stem).
     ``only`` names the questions of a partial run (``grade -q``): the page says so.
+    ``warnings`` are shown at the top (e.g. graded as another assignment than its own).
     """
     name = student or (sub.stem if sub is not None else Path(result.submission).stem)
-    view = _view(result, sub, assignment, name, only)
+    view = _view(result, sub, assignment, name, only, warnings)
     return str(environment().get_template("report.html.j2").render(**view))
 
 
