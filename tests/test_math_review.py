@@ -14,7 +14,9 @@ from grader.checks.math import (
     check_derivation,
     equivalent,
     read,
+    read_derivative_equations,
     read_value,
+    split_steps,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,3 +146,62 @@ def test_two_lines_are_judged_as_before() -> None:
 )
 def test_the_answer_is_the_equation_not_the_annotation(normal: SymbolTable, answer: str) -> None:
     assert equivalent(answer, r"X^T(X\beta - y)", normal).verdict is Verdict.EQUIVALENT
+
+
+# -- 5. common notation: β̂, ⇔, ∂L/∂W₂, 𝓛 and ℓ, \tag, ∈ ℝᵖ ----------------------------------
+
+GRADIENT = r"X^T(X\beta - y)"
+WANTED = {
+    "dL_dw2": ("L", "w2"),
+    "dL_db2": ("L", "b2"),
+    "dL_dw1": ("L", "w1"),
+    "dL_db1": ("L", "b1"),
+}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        r"X^T(X\hat\beta - y)",
+        r"X^T(X\hat{\beta} - y)",
+        "X^T(Xβ̂ - y)",
+        r"\nabla_\beta J(\beta) = X^T(X\beta - y) \tag{1}",
+        r"\nabla_\beta J(\beta) = X^T(X\beta - y) \in \mathbb{R}^p",
+        r"\nabla_\beta J(\beta) = X^T(X\beta - y) ∈ ℝ^{p}",
+    ],
+)
+def test_common_notation_for_the_gradient(normal: SymbolTable, answer: str) -> None:
+    assert equivalent(answer, GRADIENT, normal).verdict is Verdict.EQUIVALENT
+
+
+@pytest.mark.parametrize("arrow", [r"\iff", r"\Leftrightarrow", "⇔", r"\Longleftrightarrow"])
+def test_equivalence_arrows_separate_steps_like_implies(arrow: str) -> None:
+    line = rf"$$X^TX\beta = X^Ty {arrow} \hat\beta = (X^TX)^{{-1}}X^Ty$$"
+    assert split_steps(line) == [r"X^TX\beta = X^Ty", r"\hat\beta = (X^TX)^{-1}X^Ty"]
+    result = derive([r"\nabla_\beta J(\beta) = X^TX\beta - X^Ty = 0", line])
+    assert [s.status for s in result.steps] == ["ok", "ok", "ok"]
+    assert result.final is not None and result.final.verdict is Verdict.EQUIVALENT
+
+
+def test_hat_beta_as_the_solved_variable() -> None:
+    result = derive(
+        [r"\nabla_\beta J(\hat\beta) = X^TX\hat\beta - X^Ty = 0", r"\hat\beta = (X^TX)^{-1}X^Ty"]
+    )
+    assert result.first_invalid is None, [s.reason for s in result.steps]
+    assert result.final is not None and result.final.verdict is Verdict.EQUIVALENT
+
+
+@pytest.mark.parametrize(
+    "left",
+    [
+        r"\frac{\partial L}{\partial W_2}",
+        r"\frac{\partial \mathcal{L}}{\partial w_2}",
+        r"\frac{\partial \ell}{\partial w_2}",
+        r"\frac{\partial \mathcal L}{\partial W_{2}}",
+        "∂ℓ/∂w_2",
+    ],
+)
+def test_loss_and_weight_spellings_name_the_derivative(backprop: SymbolTable, left: str) -> None:
+    found = read_derivative_equations(f"$${left} = (a_2 - y)a_1$$", backprop, WANTED)
+    assert set(found) == {"dL_dw2"}
+    assert equivalent(found["dL_dw2"], "(a2 - y)*a1", backprop).verdict is Verdict.EQUIVALENT

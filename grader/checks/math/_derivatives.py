@@ -27,6 +27,8 @@ def _numerator(parser: Parser, key: str) -> Any | None:
         return sympy.Symbol(spec.name)
     if len(key) == 1 and key.isalpha():
         return sympy.Symbol(key)  # L, J, E: the question's loss, even if not declared
+    if key == "ell":
+        return sympy.Symbol("L")  # ℓ is the loss L, as in \mathcal{L}
     return None
 
 
@@ -152,7 +154,8 @@ def _frac_numerator(parser: Parser) -> Any | None:
         parser.advance()
         if parser.at("}"):
             return "operator"
-        key = _name_with_subscripts(parser)
+        key = _braced(parser, _name_with_subscripts) if parser.at("{") else None
+        key = key or _name_with_subscripts(parser)  # \partial{\mathcal{L}} or \partial L
     elif token.kind == "name" and token.value.startswith("d"):
         whole = _name_with_subscripts(parser)
         key = whole[1:] if whole else None

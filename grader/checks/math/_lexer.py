@@ -61,7 +61,8 @@ _PROSE = {"text", "textrm", "textbf", "textit", "mbox", "textsf", "texttt"}
 _OPS = {"cdot": "·", "times": "*", "ast": "*", "div": "/", "equiv": "=", "coloneqq": "=",
         "Rightarrow": "⇒", "implies": "⇒", "Longrightarrow": "⇒", "rightarrow": "⇒",
         "longrightarrow": "⇒", "to": "⇒", "therefore": "⇒", "lVert": "‖", "rVert": "‖",
-        "Vert": "‖", "lvert": "|", "rvert": "|", "vert": "|"}  # fmt: skip
+        "Vert": "‖", "lvert": "|", "rvert": "|", "vert": "|", "iff": "⇒",
+        "Leftrightarrow": "⇒", "Longleftrightarrow": "⇒"}  # fmt: skip
 _CMDS = {"frac": "frac", "dfrac": "frac", "tfrac": "frac", "cfrac": "frac", "sqrt": "sqrt",
          "partial": "partial", "nabla": "nabla", "top": "tmark", "intercal": "tmark",
          "transpose": "tmark"}  # fmt: skip
@@ -71,7 +72,7 @@ _UNSUPPORTED = {"sum", "prod", "int", "cdots", "ldots", "dots", "infty", "lim", 
                 "odot", "otimes", "circ"}  # fmt: skip
 _UNICODE_OPS = {"−": "-", "–": "-", "—": "-", "·": "·", "⋅": "·", "∙": "·", "×": "*",
                 "∗": "*", "÷": "/", "′": "'", "’": "'", "‖": "‖", "⇒": "⇒", "⟹": "⇒",
-                "→": "⇒", "⟶": "⇒", "≔": "=", "≡": "="}  # fmt: skip
+                "→": "⇒", "⟶": "⇒", "≔": "=", "≡": "=", "⇔": "⇒", "⟺": "⇒"}  # fmt: skip
 _UNICODE_CMDS = {"∂": "partial", "∇": "nabla", "√": "sqrt", "⊤": "tmark"}
 _UNICODE_UNSUPPORTED = set("∑∏∫∈≤≥≠≈…⋯∞⊙⊗∘")
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
@@ -84,6 +85,11 @@ _COMMAND = re.compile(r"\\([A-Za-z]+|.)", re.DOTALL)
 _ACCENT = re.compile(
     r"\\(hat|widehat|bar|overline|tilde|widetilde)\s*"
     r"(?:\{\s*(\\[A-Za-z]+|[A-Za-z])\s*\}|(\\[A-Za-z]+|[A-Za-z]))"
+)
+# "β ∈ ℝ^p" after a formula only annotates it; it is dropped.
+_MEMBERSHIP = re.compile(
+    r"(?:\\in\b|∈)\s*(?:\\mathbb\s*\{\s*R\s*\}|\\mathbb\s*R|\\R\b|ℝ)"
+    r"(?:\s*\^\s*(?:\{[^{}]*\}|[A-Za-z0-9]))?"
 )
 _TRAILING_NOISE = {".", ",", ";"}
 _DIGITS = "0123456789"
@@ -176,11 +182,23 @@ class _Lexer:
                 suffix = "tilde"
             self.emit("name", name_key(base) + suffix, i, accent.group())
             return accent.end()
+        membership = _MEMBERSHIP.match(self.text, i)
+        if membership:
+            self.space = True
+            return membership.end()
         match = _COMMAND.match(self.text, i)
         if match is None:
             raise LexError("a '\\' at the end of the formula", i)
         name, end = match.group(1), match.end()
         raw = match.group()
+        if name == "tag" and self.text[end:].lstrip().startswith("{"):
+            # \tag{1} numbers an equation; it is not part of it.
+            start = len(self.text) - len(self.text[end:].lstrip())
+            self.space = True
+            return _matching_brace(self.text, start) + 1
+        if name == "ell":
+            self.emit("name", "ell", i, raw)  # ℓ, the loss (see _derivatives)
+            return end
         if not name.isalpha():
             return self.escape(name, i, end)
         if name in _FONTS:
@@ -263,6 +281,11 @@ class _Lexer:
             self.emit("op", _UNICODE_OPS[ch], i, ch)
         elif ch in _UNICODE_CMDS:
             self.emit("cmd", _UNICODE_CMDS[ch], i, ch)
+        elif ch == "∈" and (membership := _MEMBERSHIP.match(text, i)):
+            self.space = True
+            return membership.end()
+        elif ch == "ℓ":
+            self.emit("name", "ell", i, ch)
         elif ch in _UNICODE_UNSUPPORTED:
             self.emit("cmd", "unsupported", i, ch)
         elif ch in _FRACTIONS:
@@ -290,6 +313,8 @@ class _Lexer:
             return end
         elif ch in GREEK:
             end = i + 1
+            while end < len(text) and unicodedata.combining(text[end]):
+                end += 1  # β̂: an accent on a Greek letter (name_key makes it betahat)
             while end < len(text) and text[end] in "0123456789₀₁₂₃₄₅₆₇₈₉":
                 end += 1
             self.emit("name", name_key(text[i:end]), i, text[i:end])

@@ -36,7 +36,10 @@ def _rows(block: str) -> list[str]:
 
 
 _LABEL = re.compile(r"^\s*(?:#+|\*\*|__)?\s*answer\b", re.IGNORECASE)
-_IMPLIES = re.compile(r"\\(?:Rightarrow|implies|Longrightarrow)|⇒|⟹")
+_IMPLIES = re.compile(
+    r"\\(?:Rightarrow|implies|Longrightarrow|iff|Leftrightarrow|Longleftrightarrow)(?![A-Za-z])"
+    r"|⇒|⟹|⇔|⟺"
+)
 
 
 def _statements(row: str) -> list[str]:
@@ -55,7 +58,7 @@ def _is_prose(text: str) -> bool:
 
 
 def _has_equation(text: str) -> bool:
-    return "=" in text or "\\Rightarrow" in text
+    return "=" in text or _IMPLIES.search(text) is not None
 
 
 def _chunks(markdown: str) -> list[tuple[str, str]]:
