@@ -146,3 +146,23 @@ def test_grading_as_another_assignment_than_the_notebook_names_warns(
     assert "says it is for assignment &#39;backprop&#39;" in page
     assert main([str(SEED), "-a", "backprop", "-q", "3", "--no-report", "--course", str(ROOT)]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("formula", ["X @ (X @ beta - y)", "X.T @ (X @ beta - y"])
+def test_a_failed_formula_check_describes_the_check_and_shows_what_was_expected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], formula: str
+) -> None:
+    path = tmp_path / "ne.py"
+    path.write_text(f'__assignment__ = "normal-equation"\nanswer_3 = {formula!r}\n', "utf-8")
+    out = tmp_path / "out"
+    assert main([str(path), "-q", "3", "-o", str(out), "--course", str(ROOT)]) == 1
+    capsys.readouterr()
+    data = json.loads((out / "normal-equation" / "ne.q3.json").read_text("utf-8"))
+    (check,) = data["questions"][0]["checks"]
+    assert check["outcome"] == "failed"
+    assert "is equivalent" not in check["description"]  # a description, not a claim
+    assert check["description"].startswith("your formula compared with the correct one")
+    assert check["expected"] == "answer 3 equivalent to X.T*(X*beta - y)"
+    page = (out / "normal-equation" / "ne.q3.html").read_text(encoding="utf-8")
+    assert "answer 3 equivalent to X.T*(X*beta - y)" in page

@@ -20,7 +20,7 @@ from grader.answers import Answer, Answers
 from grader.assignment import Assignment, Question
 from grader.checks.record import CheckRecorder
 from grader.engine import CTX_KEY, MARKER
-from grader.errors import CheckFailed, NotCheckable, SpecError, Undecided
+from grader.errors import CheckFailed, CheckProblem, NotCheckable, SpecError, Undecided
 from grader.results import DerivationStep, MathAnswer, TextNote
 
 _DERIVATIVE_NAME = re.compile(r"^d(?P<num>[A-Za-z]\w*?)_d(?P<den>[A-Za-z]\w*)$")
@@ -231,16 +231,20 @@ def check_symbolic_answer(
     seed: int,
     scans: dict[str, Any],
 ) -> None:
-    """your formula is equivalent to the correct one (checked numerically and symbolically)"""
+    """your formula compared with the correct one, numerically and symbolically"""
     from grader.checks.math import Variant, Verdict, diagnose, equivalent, read
 
     qid, name = part
     q = assignment.question(qid)
     expected = _expected(reference_answers, qid, name or "answer")
-    reading, ans = _student_reading(q, name, answers, symbol_table, scans)
-    _note_source(answers, q, ans)
     label = _pretty(name) if name else f"answer {qid}"
     want = read(expected, symbol_table)
+    try:
+        reading, ans = _student_reading(q, name, answers, symbol_table, scans)
+    except CheckProblem as exc:  # e.g. an unreadable formula: still say what was expected
+        exc.expected = exc.expected or _expected_text(label, want)
+        raise
+    _note_source(answers, q, ans)
     record.detail(
         MathAnswer(
             label=label, source=ans.text[:2000], read_as=reading.read_as(), mathml=reading.mathml()
@@ -270,8 +274,13 @@ def check_symbolic_answer(
         f"{label} is not correct: {verdict.reason}",
         hint=variant.hint if variant else "",
         credit=variant.credit if variant else 0.0,
+        expected=_expected_text(label, want),
         actual=reading.read_as(),
     )
+
+
+def _expected_text(label: str, want: Any) -> str:
+    return f"{label} equivalent to {want.read_as()}"
 
 
 # --- derivations ------------------------------------------------------------------------------
