@@ -475,7 +475,9 @@ RUBRICS: dict[str, list[dict[str, Any]]] = {
                     "eras*|reset*|discard*|delet*|clear*|wipe*|drop*|remov*|throw* away|ignor*|"
                     "block*|lose*|lost + previous|past|old|before|earlier|history|memory|cell|"
                     "everything|all|prior|context|information|state",
-                    "forget* + everything|all|entire*|complete*|previous|past",
+                    "forget* everything|forget* all|forget* entire*|forget* complete*|"
+                    "forget* previous|forget* past|complete* forget*",
+                    "forgot* + everything|all|entire*|complete*|previous|past",
                     "not|no|nothing + remember*|keep*|retain*|pass*|carr*|memory|kept|through",
                     "fresh|scratch|clean slate",
                 ],

@@ -85,3 +85,50 @@ def test_plural_acronyms_score_as_the_singular(
     assert by_plural.needs_review == by_singular.needs_review
     assert _points(by_plural)[item] > 0
     assert by_plural.score == by_plural.max_score and not by_plural.needs_review
+
+
+# -- 2. the forget gate's name is not the verb "forget" -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "A forget gate of 0 means the cell remembers everything from before.",
+        "A forget gate of 0 lets all of the previous cell state pass through unchanged.",
+        "A forget gate of 0 keeps all of the previous information.",
+        "The gates decide what to remember. A forget gate of 0 means remember everything.",
+        "If the forget gate is 0, everything from the past is kept.",
+        "With the forget gate at 0 the forget gate is closed, so all of the past is kept.",
+    ],
+)
+def test_the_opposite_of_forget_zero_earns_nothing(answer: str, rnn: dict[str, Rubric]) -> None:
+    assert _points(score_text(answer, rnn["2b"]))["forget-zero"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "A forget gate of 0 erases the previous cell state.",
+        "A forget gate of 0 forgets the previous cell state.",
+        "A forget gate of 0 wipes the previous cell state.",
+        "f=0 resets the memory.",
+        "When the forget gate is zero the cell forgets everything.",
+        "With a forget gate of 0 the cell completely forgets its past.",
+        "A forget gate of 0 forgets all of the old context.",
+        "A forget gate of 0: everything stored before is forgotten.",
+        "With f = 0 the cell forgets everything it stored so far.",
+        "Setting forget gate to zero means you don't want to remember anything from before.",
+    ],
+)
+def test_forget_zero_said_right_still_scores(answer: str, rnn: dict[str, Rubric]) -> None:
+    score = score_text(answer, rnn["2b"])
+    assert _points(score)["forget-zero"] == 1.0 and not score.needs_review
+
+
+def test_the_rubrics_restated_in_test_text_are_the_specs() -> None:
+    from test_text import RUBRICS
+
+    for key, spec in RUBRICS.items():
+        aid, qid = key.split()
+        real = load_assignment(ROOT, aid).question(qid).rubric
+        assert Rubric.from_spec(spec, where=key) == Rubric.from_spec(real, where=key), key
