@@ -205,3 +205,32 @@ def test_loss_and_weight_spellings_name_the_derivative(backprop: SymbolTable, le
     found = read_derivative_equations(f"$${left} = (a_2 - y)a_1$$", backprop, WANTED)
     assert set(found) == {"dL_dw2"}
     assert equivalent(found["dL_dw2"], "(a2 - y)*a1", backprop).verdict is Verdict.EQUIVALENT
+
+
+# -- 6. the final-answer message compares like with like; an unread last line goes to review --
+
+
+def test_a_wrong_normal_equation_is_compared_with_the_equation_form() -> None:
+    result = derive([r"\nabla_\beta J(\beta) = X^TX\beta - X^Ty = 0", r"X^TX\beta = -X^Ty"])
+    assert result.final is not None and result.final.verdict is Verdict.NOT_EQUIVALENT
+    assert "same solutions as the expected equation" in result.final.reason
+    assert "was expected" not in result.final.reason
+
+
+def test_unreadable_last_lines_send_the_final_answer_to_review() -> None:
+    result = derive(
+        [
+            r"\nabla_\beta J(\beta) = X^T(X\beta - y)",
+            r"X^TX\beta = X^Ty \checkmark",
+            r"\beta = \inv",
+        ]
+    )
+    assert result.final is not None and result.final.verdict is Verdict.UNDECIDED
+    assert "(2, 3) could not be read" in result.final.reason
+
+
+def test_a_right_result_before_an_unreadable_line_still_counts() -> None:
+    result = derive(
+        [r"\nabla_\beta J(\beta) = X^TX\beta - X^Ty = 0", r"X^TX\beta = X^Ty", r"\checkmark"]
+    )
+    assert result.final is not None and result.final.verdict is Verdict.EQUIVALENT

@@ -294,6 +294,8 @@ class _Checker:
         if len(student) == 1 or (len(student) > 1 and student[0].expr == self.variable):
             solved = student[-1]
         results = []
+        # "an equation where an expression was expected" only when no expected form compares.
+        mismatched = []
         for reading in expected:
             wanted = reading.sides
             if len(wanted) > 1 and wanted[0] == self.variable:
@@ -303,15 +305,18 @@ class _Checker:
             elif len(wanted) > 1 and len(student) > 1:
                 result = self.same_equation(student, wanted)
             else:
-                result = Equivalence(
-                    Verdict.NOT_EQUIVALENT,
-                    f"the last step is {'an equation' if len(student) > 1 else 'an expression'}; "
-                    f"{reading.read_as()} was expected",
+                mismatched.append(
+                    Equivalence(
+                        Verdict.NOT_EQUIVALENT,
+                        f"the last step is {'an equation' if len(student) > 1 else 'an expression'}"
+                        f"; {reading.read_as()} was expected",
+                    )
                 )
+                continue
             if result.equivalent:
                 return result
             results.append(result)
-        return results[0]
+        return (results or mismatched)[0]
 
     def same_equation(self, student: list[_Side], wanted: Sequence[Any]) -> Equivalence:
         mine = self.residual(student[0], student[-1])
@@ -396,11 +401,13 @@ def check_derivation(
     judged: list[Step] = []
     final_sides: list[_Side] | None = None
     final_step: Step | None = None
+    unread: list[int] = []  # steps after the final one judged whose last side was not read
     for index, text in enumerate(texts, start=1):
         try:
             chain = read_chain(text, table)
         except ReadError as exc:
             judged.append(Step(index, text, None, "unknown", exc.message))
+            unread.append(index)
             continue
         sides = checker.sides(chain.sides)
         result = checker.judge(sides, chain.continues, previous, valid)
@@ -425,9 +432,20 @@ def check_derivation(
         # earlier, right line must not stand in for a wrong last one.
         if sides[-1].kind == "expr":
             final_sides, final_step = sides, step
+            unread = []
+        else:
+            unread.append(index)
     judged = _one_line_is_no_derivation(judged, read(start, table))
     first_invalid = next((s.index for s in judged if s.status == "invalid"), None)
     final = None
     if final_sides is not None and expected:
         final = checker.final(final_sides, expected, seed)
+        if unread and not final.equivalent:
+            # The real last line could not be read: an earlier line is no fair stand-in.
+            final = Equivalence(
+                Verdict.UNDECIDED,
+                f"the last step{'s' if len(unread) > 1 else ''} "
+                f"({', '.join(map(str, unread))}) could not be read, so the final result "
+                "was not judged",
+            )
     return DerivationCheck(tuple(judged), first_invalid, final, final_step)
