@@ -68,12 +68,19 @@ def check_code_matches_own_formulas(
             raise NotCheckable(f"backward could not be called ({exc.message})") from None
         if not isinstance(grads, dict):
             raise NotCheckable("backward did not return a dict")
+        missing = sorted(param for param in formulas if param not in grads)
+        if missing:
+            # Not a disagreement: there is nothing to compare the formulas with.
+            raise NotCheckable(
+                f"backward(...) returned no {', '.join(repr(p) for p in missing)} "
+                f"(its keys: {', '.join(repr(str(k)) for k in grads) or 'none'}), so it "
+                "could not be compared with your formulas"
+            )
         for param, expr in formulas.items():
             try:
                 mine = float(value_at(expr, table, point))
                 code = float(as_array(grads[param], name=param, shape=(), scalar_ok=True))
             except (
-                KeyError,
                 TypeError,
                 ValueError,
                 ArithmeticError,
