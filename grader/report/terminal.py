@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Sequence
 
 from ..results import GradeResult, Outcome
@@ -10,6 +11,15 @@ from ..results import GradeResult, Outcome
 
 def _questions(ids: Sequence[str]) -> str:
     return ("question " if len(ids) == 1 else "questions ") + ", ".join(ids)
+
+
+def _points(x: float) -> str:
+    return f"{_fmt(x)} point" + ("" if x == 1 else "s")
+
+
+def _wrap(line: str, width: int, indent: str) -> list[str]:
+    """``line`` broken at words into lines of at most ``width`` (long words are split)."""
+    return textwrap.wrap(line, width, subsequent_indent=indent, drop_whitespace=True) or [line]
 
 
 def _fmt(x: float) -> str:
@@ -47,27 +57,37 @@ def _summary(
     ]
     if not result.solutions_available:
         lines.append(
-            f"  reference solutions not installed: {_fmt(result.unchecked_points)} "
-            "points could not be checked"
+            f"  reference solutions not installed: {_points(result.unchecked_points)} "
+            "could not be checked"
         )
     for q in result.questions:
-        mark = "✓" if q.score >= q.max_score - 1e-9 else ("?" if q.needs_review else "✗")
+        earned_all_checked = q.score >= q.max_score - q.unchecked_points - 1e-9
+        if q.score >= q.max_score - 1e-9:
+            mark = "✓"
+        elif q.needs_review:
+            mark = "?"
+        elif q.unchecked_points and earned_all_checked:
+            mark = "–"  # nothing failed: some points just could not be checked here
+        else:
+            mark = "✗"
         head = f"  {mark} Q{q.id:<4} {_fmt(q.score):>5} / {_fmt(q.max_score):<4} {q.title}"
-        lines.append(head[:width])
+        lines += _wrap(head, width, "               ")
         for c in q.checks:
             if c.outcome is Outcome.PASSED:
                 continue
             lost = c.max_score - c.score
             reason = c.message.splitlines()[0] if c.message else c.outcome.value
             tag = "" if lost <= 0 else f"-{_fmt(lost)} "
-            lines.append(f"      {c.outcome.symbol} {tag}{c.name}: {reason}"[:width])
+            lines += _wrap(f"      {c.outcome.symbol} {tag}{c.name}: {reason}", width, " " * 8)
             if c.hint:
-                lines.append(f"        hint: {c.hint}"[:width])
+                lines += _wrap(f"        hint: {c.hint}", width, " " * 14)
         if q.unchecked_points:
-            lines.append(f"      – {_fmt(q.unchecked_points)} points not checked here")
+            lines.append(f"      – {_points(q.unchecked_points)} not checked here")
     broken = [c for c in result.cells if not c.ok]
     for run in broken[:5]:
-        lines.append(f"  cell {run.index + 1}: {run.error_type}: {run.error_message}"[:width])
+        lines += _wrap(
+            f"  cell {run.index + 1}: {run.error_type}: {run.error_message}", width, " " * 4
+        )
     if report_path:
         lines.append(f"  {'partial report' if only else 'report'}: {report_path}")
     return "\n".join(lines)
