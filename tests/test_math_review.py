@@ -234,3 +234,25 @@ def test_a_right_result_before_an_unreadable_line_still_counts() -> None:
         [r"\nabla_\beta J(\beta) = X^TX\beta - X^Ty = 0", r"X^TX\beta = X^Ty", r"\checkmark"]
     )
     assert result.final is not None and result.final.verdict is Verdict.EQUIVALENT
+
+
+# -- 7b. '^' groups from the right, as '**' does ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "same_as"),
+    [
+        ("2^3^2", "512"),
+        ("2^3**2", "512"),
+        ("x^y^2", "x**(y**2)"),
+        ("e^-x^2", "exp(-(x**2))"),
+        ("2^{3}^{2}", "512"),
+    ],
+)
+def test_powers_group_from_the_right(backprop: SymbolTable, text: str, same_as: str) -> None:
+    assert read(text, backprop).expr == read(same_as, backprop).expr
+
+
+def test_a_transpose_after_a_power_still_applies_to_the_whole(normal: SymbolTable) -> None:
+    assert read(r"(X^TX)^{-1}^T", normal).read_as() == "((X.T*X)**(-1)).T"
+    assert read(r"X^TX^TX", normal).read_as() == "X.T*X.T*X"

@@ -179,13 +179,46 @@ class Parser(NameReader):
                 self.closers.pop()
                 self.depth -= 1
             self.expect("}")
+            exponent = self.power_tail(exponent)
         elif token.kind == "op" and token.value in "-+":
             self.advance()
-            exponent = self.exponent_atom()
+            exponent = self.power_tail(self.exponent_atom())  # e^-x^2 is e^(-(x^2))
             exponent = build.negate(exponent) if token.value == "-" else exponent
         else:
-            exponent = self.exponent_atom()
+            exponent = self.power_tail(self.exponent_atom())
         return self.raise_to(base, exponent, token)
+
+    def power_tail(self, exponent: Any) -> Any:
+        """``2^3^2`` is 2^(3^2), as ``**`` is in Python; a transpose mark (``A^{-1}^T``)
+        still applies to the whole power."""
+        token = self.peek()
+        if token.kind != "op" or token.value not in ("^", "**"):
+            return exponent
+        if token.value == "^" and self.transpose_follows():
+            return exponent
+        self.advance()
+        self.enter()
+        try:
+            if token.value == "^":
+                return self.superscript(exponent)
+            return self.raise_to(exponent, self.unary(), token)
+        finally:
+            self.depth -= 1
+
+    def transpose_follows(self) -> bool:
+        """At '^': is a transpose mark (T, \\top, {T}, -T, TX) next?"""
+        marks = [self.peek(k) for k in (1, 2, 3)]
+        marks = [t for t in marks if t.kind != "op" or t.value not in "{}-"]
+        first = marks[0] if marks else None
+        if first is None:
+            return False
+        if self.is_tmark(first):
+            return True
+        return (
+            first.kind == "name"
+            and first.value.startswith("T")
+            and not self.table.lookup_key(first.value)
+        )
 
     def is_tmark(self, token: Token) -> bool:
         return (token.kind == "cmd" and token.value == "tmark") or (
