@@ -55,7 +55,7 @@ def _grade_parser() -> argparse.ArgumentParser:
         action="append",
         dest="questions",
         metavar="Q",
-        help="grade only this question (repeatable)",
+        help="grade only this question (repeatable); the report is then <stem>.q<ids>.html/.json",
     )
     p.add_argument(
         "--format",
