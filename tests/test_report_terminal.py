@@ -33,3 +33,12 @@ def test_long_messages_wrap_at_words_and_lose_nothing() -> None:
     lines = text.splitlines()
     assert all(len(line) <= 100 for line in lines)
     assert all(w in text.split() for w in words)  # every word whole, none cut
+
+
+def test_a_skipped_check_shows_no_points_lost() -> None:
+    passed = CheckResult("known values", "4", "", Outcome.PASSED, 1.0, 1.0)
+    skipped = CheckResult(
+        "against the reference", "4", "", Outcome.SKIPPED, 0.0, 1.0, message="not installed"
+    )
+    text = summary(result((passed, skipped), unchecked=1.0, score=1.0))
+    assert "against the reference: not installed" in text and "-1 " not in text

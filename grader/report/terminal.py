@@ -77,7 +77,9 @@ def _summary(
                 continue
             lost = c.max_score - c.score
             reason = c.message.splitlines()[0] if c.message else c.outcome.value
-            tag = "" if lost <= 0 else f"-{_fmt(lost)} "
+            # A skipped check's points were not lost, only not checked (counted below).
+            skipped = c.outcome is Outcome.SKIPPED
+            tag = "" if lost <= 0 or skipped else f"-{_fmt(lost)} "
             lines += _wrap(f"      {c.outcome.symbol} {tag}{c.name}: {reason}", width, " " * 8)
             if c.hint:
                 lines += _wrap(f"        hint: {c.hint}", width, " " * 14)
