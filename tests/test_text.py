@@ -344,9 +344,13 @@ RUBRICS: dict[str, list[dict[str, Any]]] = {
             ),
             "concepts": [
                 [
-                    "cell|memory + additiv*|add*|sum*|plus|linear*|increment*",
+                    "cell|memory + additiv*|sum|summation|plus|linear*|increment*|add* to|"
+                    "updat* by add*|by addition|through addition|via addition|add* information|"
+                    "add* value*|add* candidate*|add* new information|add* new value*|"
+                    "add* new candidate*",
                     "gradient*|error* + path|highway|shortcut|carousel|uninterrupt*|unchanged|"
-                    "constant|preserv*|intact|flow*|pass*|travel*",
+                    "constant|preserv*|intact|flow*|pass*|travel*|not shrink*|not vanish*|"
+                    "not decay*|without shrink*|without vanish*|without decay*",
                     "constant error carousel",
                 ],
             ],

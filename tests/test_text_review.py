@@ -132,3 +132,40 @@ def test_the_rubrics_restated_in_test_text_are_the_specs() -> None:
         aid, qid = key.split()
         real = load_assignment(ROOT, aid).question(qid).rubric
         assert Rubric.from_spec(spec, where=key) == Rubric.from_spec(real, where=key), key
+
+
+# -- 3. wrong reasons earn no rubric points -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "An LSTM adds a memory cell and gates.",
+        "LSTMs add gates that control the cell state.",
+        "The LSTM adds an extra memory cell to the network.",
+        "An LSTM adds a cell state to the RNN.",
+        "An LSTM solves this by adding a memory cell and three gates.",
+        "In addition, an LSTM has a memory cell.",
+        "The LSTM has additional gates around its memory cell.",
+    ],
+)
+def test_adding_a_cell_is_not_an_additive_update(answer: str, rnn: dict[str, Rubric]) -> None:
+    assert _points(score_text(answer, rnn["1c"]))["additive"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The cell state is updated additively.",
+        "The cell state is updated by addition rather than by repeated multiplication.",
+        "The cell state is a sum of the old state and the new input.",
+        "The cell state is summed over time, not multiplied.",
+        "New information is added to the cell state instead of multiplying it.",
+        "The input gate adds new information to the memory cell.",
+        "The memory cell is updated by adding the gated input to the old state.",
+        "The new cell state is the old one plus the gated candidate.",
+        "Since c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t, the cell state changes additively.",
+    ],
+)
+def test_an_additive_update_said_right_still_scores(answer: str, rnn: dict[str, Rubric]) -> None:
+    assert _points(score_text(answer, rnn["1c"]))["additive"] == 1.0
