@@ -256,3 +256,35 @@ def test_powers_group_from_the_right(backprop: SymbolTable, text: str, same_as: 
 def test_a_transpose_after_a_power_still_applies_to_the_whole(normal: SymbolTable) -> None:
     assert read(r"(X^TX)^{-1}^T", normal).read_as() == "((X.T*X)**(-1)).T"
     assert read(r"X^TX^TX", normal).read_as() == "X.T*X.T*X"
+
+
+# -- 7a. two derivative equations on one line -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        r"$$\frac{\partial L}{\partial w_2} = (a_2-y)a_1 \quad\text{and}\quad "
+        r"\frac{\partial L}{\partial b_2} = a_2 - y$$",
+        "dL/dw2 = (a2 - y)*a1, dL/db2 = a2 - y",
+        "dL/dw2 = (a2 - y)*a1; dL/db2 = a2 - y",
+        r"$$\frac{\partial L}{\partial w_2} = (a_2-y)a_1, \qquad "
+        r"\frac{\partial L}{\partial b_2} = a_2 - y$$",
+    ],
+)
+def test_two_equations_on_one_line_are_read_apart(backprop: SymbolTable, answer: str) -> None:
+    found = read_derivative_equations(answer, backprop, WANTED)
+    assert set(found) == {"dL_dw2", "dL_db2"}
+    assert equivalent(found["dL_dw2"], "(a2 - y)*a1", backprop).verdict is Verdict.EQUIVALENT
+    assert equivalent(found["dL_db2"], "a2 - y", backprop).verdict is Verdict.EQUIVALENT
+
+
+def test_a_chain_with_thin_spaces_is_not_split(backprop: SymbolTable) -> None:
+    chain = (
+        r"$$\frac{\partial L}{\partial w_1} = \frac{\partial L}{\partial z_2}\,"
+        r"\frac{\partial z_2}{\partial w_1} = (a_2 - y)\,w_2\,a_1(1-a_1)\,x$$"
+    )
+    found = read_derivative_equations(chain, backprop, WANTED)
+    assert set(found) == {"dL_dw1"}
+    expected = "(a2 - y)*w2*a1*(1 - a1)*x"
+    assert equivalent(found["dL_dw1"], expected, backprop).verdict is Verdict.EQUIVALENT

@@ -119,12 +119,61 @@ def split_steps(markdown_or_list: str | Sequence[str]) -> list[str]:
     return steps
 
 
+# Between two equations on one line: \quad, \text{and}, "and", ',' or ';' (any run of them).
+_SEPARATOR = (
+    r"(?:\\qquad|\\quad|\\(?:text|textrm|mbox)\s*\{\s*(?:and|,|;)?\s*\}"
+    r"|(?<![\\A-Za-z])and(?![A-Za-z])|(?<!\\)[,;])"
+)
+# Starts at a separator, never at a space, so that long runs of spaces cost linear time.
+_SEPARATORS = re.compile(rf"{_SEPARATOR}(?:\s*{_SEPARATOR})*\s*")
+# What a left side naming a derivative starts with: \frac{\partial L}, ∂L/, dL/dw2, dL_dw2, ∇.
+_DERIVATIVE_START = re.compile(
+    r"\\frac\s*\{\s*(?:\\partial|d)|\\partial|∂|\\nabla|∇"
+    r"|d(?:\\mathcal\s*\{?)?[A-Za-z][\w{}\\]*\s*/\s*d|d[A-Za-z]\w*_d"
+)
+
+
+def _depths(text: str) -> list[int]:
+    depth, out = 0, []
+    for ch in text:
+        if ch in ")]}":
+            depth -= 1
+        out.append(depth)
+        if ch in "([{":
+            depth += 1
+    return out
+
+
+def _equations(segment: str) -> list[str]:
+    """``∂L/∂w2 = … , ∂L/∂b2 = …``: the equations of a line, split where a separator outside
+    brackets stands between an equation and another equation whose left side is a derivative."""
+    depths = _depths(segment)
+    pieces: list[str] = []
+    start = 0
+    last_equals = segment.rfind("=")
+    for match in _SEPARATORS.finditer(segment):
+        if (
+            depths[match.start()] == 0
+            and last_equals >= match.end()
+            and _DERIVATIVE_START.match(segment, match.end())
+            and segment.find("=", start, match.start()) >= 0
+        ):
+            pieces.append(segment[start : match.start()].strip())
+            start = match.end()
+    pieces.append(segment[start:].strip())
+    return [p for p in pieces if p]
+
+
 def formula_segments(markdown: str) -> list[str]:
-    """Every candidate formula in ``markdown``: display rows, inline math and plain lines."""
+    """Every candidate formula in ``markdown``: display rows, inline math and plain lines; a
+    line holding several derivative equations gives each of them."""
     segments: list[str] = []
     for kind, content in _chunks(markdown):
-        if kind == "display":
-            segments.extend(_rows(content))
-        else:
-            segments.extend(_line_steps(content, inline_only_equations=False))
+        rows = (
+            _rows(content)
+            if kind == "display"
+            else _line_steps(content, inline_only_equations=False)
+        )
+        for row in rows:
+            segments.extend(_equations(row))
     return segments
