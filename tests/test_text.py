@@ -295,7 +295,7 @@ RUBRICS: dict[str, list[dict[str, Any]]] = {
             ),
             "concepts": [
                 "gradient*|error*|signal* + vanish*|shrink*|decreas*|decay*|diminish*|small*|"
-                "tiny|disappear*|0|exponential*",
+                "tiny|disappear*|0|fall*|drop|die|weaken*",
                 [
                     "multipl*|product*|repeat*|many|chain*|successiv* + factor*|jacobian*|"
                     "matri*|step*|derivativ*|weight*|term*|layer*|time*",

@@ -169,3 +169,39 @@ def test_adding_a_cell_is_not_an_additive_update(answer: str, rnn: dict[str, Rub
 )
 def test_an_additive_update_said_right_still_scores(answer: str, rnn: dict[str, Rubric]) -> None:
     assert _points(score_text(answer, rnn["1c"]))["additive"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Gradients grow exponentially over many time steps, so they explode.",
+        "The gradients grow exponentially because many Jacobians larger than one are multiplied, "
+        "so they explode.",
+        "Gradients become exponentially large as a product of many factors greater than 1.",
+        "Multiplying many weight matrices makes the gradient explode exponentially.",
+        "The gradient increases exponentially with the number of time steps.",
+    ],
+)
+def test_exploding_gradients_are_not_the_vanishing_product(
+    answer: str, rnn: dict[str, Rubric]
+) -> None:
+    assert _points(score_text(answer, rnn["1b"]))["product"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Gradients shrink exponentially because many factors smaller than one are multiplied.",
+        "The gradient is a product of many Jacobians, so it vanishes.",
+        "Repeated multiplication by factors below 1 makes the gradient decay exponentially.",
+        "The gradients become exponentially small as they are passed back over many time steps.",
+        "Backpropagation may involve many steps so the gradient may decrease exponentially.",
+        "The gradient goes to zero exponentially fast with the number of time steps.",
+        "The error signal diminishes geometrically as it is multiplied through many layers.",
+        "As it is passed back over many time steps, the gradient falls exponentially.",
+        "The gradient drops exponentially with each time step.",
+        "The gradient dies out exponentially with the number of steps.",
+    ],
+)
+def test_a_vanishing_product_said_right_still_scores(answer: str, rnn: dict[str, Rubric]) -> None:
+    assert _points(score_text(answer, rnn["1b"]))["product"] == 1.0
