@@ -187,6 +187,9 @@ def answered(sub: Submission, assignment: Assignment) -> set[str]:
     return out
 
 
+_BROKEN = (Outcome.FAILED, Outcome.ERROR, Outcome.TIMEOUT)
+
+
 def judge(case: Case, result: GradeResult, assignment: Assignment, sub: Submission) -> Verdict:
     """Compare one graded case with what it must score."""
     problems: list[str] = []
@@ -204,6 +207,15 @@ def judge(case: Case, result: GradeResult, assignment: Assignment, sub: Submissi
         if spec_q.id not in considered:
             marks.append("·")
             continue
+        if case.role == "reference":
+            # A check worth no points still states something that must hold for the reference
+            # (e.g. its code agrees with its own formulas): a reference that fails one is wrong.
+            problems += [
+                f"Q{spec_q.id}: the reference fails {c.name!r}, a check worth no points "
+                f"({c.message.splitlines()[0] if c.message else c.outcome.value})"
+                for c in q.checks
+                if c.max_score <= TOLERANCE and c.outcome in _BROKEN
+            ]
         if checked <= 0:
             marks.append("–")
             if case.role == "reference":

@@ -7,6 +7,7 @@ assignment (references, mutants and templates in the sandbox), as CI does.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,28 @@ def test_judge_reference_needs_full_marks_and_full_coverage() -> None:
     unchecked = {k: v for k, v in full.items() if k != "1"}
     verdict = _judge("reference", unchecked)
     assert verdict.ok and verdict.notes == ("Q1 has no checks yet",)
+
+
+def test_judge_reference_must_pass_its_checks_worth_no_points() -> None:
+    full = {**FULL_CODE, "1": [(2, 2)], "2": [(1, 1)] * 4, "5": [(4, 4), (0, 0)]}
+    assert _judge("reference", full).ok
+    result = _result("backprop", full)
+    five = result.question("5")
+    agrees = replace(five.checks[1], outcome=Outcome.FAILED, message="formulas disagree\nmore")
+    result = result.with_questions(
+        tuple(
+            replace(q, checks=(q.checks[0], agrees)) if q.id == "5" else q for q in result.questions
+        )
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.py"
+        path.write_text("x = 1\n", encoding="utf-8")
+        sub = read_submission(path)
+    case = Case("backprop", "reference", "m", path)
+    verdict = judge(case, result, load_assignment(ROOT, "backprop"), sub)
+    assert verdict.problems == (
+        "Q5: the reference fails 'check of 5', a check worth no points (formulas disagree)",
+    )
 
 
 def test_judge_mutant_loses_exactly_its_questions() -> None:
