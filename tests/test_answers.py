@@ -44,9 +44,8 @@ def grade(path: Path, *args: str) -> dict[str, Any]:
     out = path.parent / "out"
     code = main([str(path), "-o", str(out), "--course", str(ROOT), "--no-server", *args])
     assert code in (0, 1)
-    result: dict[str, Any] = json.loads(
-        (out / "normal-equation" / f"{path.stem}.json").read_text(encoding="utf-8")
-    )
+    (report,) = (out / "normal-equation").glob(f"{path.stem}*.json")  # .q3.json: partial
+    result: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
     return result
 
 
@@ -77,3 +76,16 @@ def test_an_answer_computed_by_code_that_never_ran_is_not_called_missing(
     assert result["questions"][0]["score"] == 0.0
     assert "your code stopped before giving its value" in check["message"]
     assert "no answer" not in check["message"]
+
+
+@pytest.mark.slow
+def test_a_bare_result_is_told_it_is_not_a_derivation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = module(tmp_path, "bare.py", 'answer_2 = r"$$\\beta = (X^TX)^{-1}X^Ty$$"\n')
+    result = grade(path, "-q", "2", "--assignment", "normal-equation")
+    capsys.readouterr()
+    (question,) = result["questions"]
+    steps = next(c for c in question["checks"] if c["score"] < c["max_score"])
+    assert steps["message"].startswith("a single line is not a derivation")
+    assert 0 < question["score"] < question["max_score"]

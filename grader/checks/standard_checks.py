@@ -372,9 +372,11 @@ def check_derivation_steps(
     _step_details(result, record)
     if result.first_invalid is not None:
         bad = next(s for s in result.steps if s.index == result.first_invalid)
-        raise CheckFailed(
-            f"step {bad.index} does not follow: {bad.reason}", actual=bad.source.strip()[:300]
-        )
+        if len(result.steps) == 1:  # nothing to follow from: the reason says what is missing
+            message = bad.reason
+        else:
+            message = f"step {bad.index} does not follow: {bad.reason}"
+        raise CheckFailed(message, actual=bad.source.strip()[:300])
     unknown = [s.index for s in result.steps if s.status == "unknown"]
     if unknown:
         record.detail(TextNote(text=f"steps {unknown} could not be read and were not judged"))
