@@ -108,7 +108,11 @@ class Assignment:
 
 
 def find_course_dir(explicit: str | Path | None = None) -> Path:
-    """The folder holding ``assignments/`` (and maybe ``solutions/``)."""
+    """The folder holding ``assignments/`` (and maybe ``solutions/``), as an absolute path.
+
+    Resolved here, once: every path built from it (specs, check files) is then absolute, and
+    pytest's rootdir (the common folder of the check files and the grader's own) can be found.
+    """
     candidates: list[Path] = []
     if explicit:
         candidates.append(Path(explicit))
@@ -121,7 +125,7 @@ def find_course_dir(explicit: str | Path | None = None) -> Path:
         candidates.append(Path(__file__).resolve().parent.parent)
     for c in candidates:
         if (c / "assignments").is_dir():
-            return c
+            return c.resolve()
     where = candidates[0] if explicit or env else Path.cwd()
     raise UsageError(
         f"no assignments/ folder found at {where}; run from the course folder or pass --course DIR"

@@ -415,7 +415,8 @@ def run_checks(ctx: GradeContext, check_files: Sequence[Path]) -> list[CheckResu
 
 
 def _pytest_args(check_files: Sequence[Path]) -> list[str]:
-    rootdir = os.path.commonpath([str(p.parent) for p in check_files])
+    # Absolute: the grader's own standard checks are, and commonpath cannot mix the two.
+    rootdir = os.path.commonpath([os.path.abspath(p.parent) for p in check_files])
     # Only the plugins checks need: collection, fixtures, skipping and assertion rewriting.
     # The others cost time per run (the unraisable/thread hooks collect garbage per test).
     disabled = (
