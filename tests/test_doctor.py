@@ -216,3 +216,10 @@ def test_doctor_passes_as_an_unprivileged_user(nobody_home: Path, tmp_path: Path
     assert f"uid {NOBODY if os.geteuid() == 0 else os.getuid()}" in proc.stdout
     assert "all 10 checks held" in proc.stdout
     assert list(nobody_home.iterdir()) == []  # the home canary was removed
+
+
+def test_doctor_says_so_when_the_zygote_is_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRADER_ZYGOTE", "0")
+    fact = doctor.zygote_fact(None)  # type: ignore[arg-type]  # not started: turned off
+    assert fact.text.startswith("turned off by GRADER_ZYGOTE=0")
+    assert "start every child directly" in fact.text
