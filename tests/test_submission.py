@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import nbformat
@@ -131,3 +132,17 @@ def test_repeated_answer_tags_are_read_and_the_first_cell_wins() -> None:
     assert sub.duplicate_tags == {"1": (1, 2)}
     assert sub.duplicate_tag_note("1") == "cells 2 and 3 are both tagged answer:1"
     assert sub.duplicate_tag_note("2") == ""
+
+
+@pytest.mark.parametrize("prefix", ["", "# ", "** ", "Answer 1", "**Answer"])
+def test_a_line_of_many_spaces_is_read_in_linear_time(prefix: str) -> None:
+    """The answer-label patterns once took quadratic time to fail on such a line (seconds for
+    a few thousand spaces); the budget below is far above linear and far below quadratic."""
+    from grader.checks.math._markdown import split_steps
+    from grader.submission import _LABEL
+
+    line = prefix + " " * 100_000 + "x"
+    started = time.process_time()
+    _LABEL.match(line)
+    split_steps(line)
+    assert time.process_time() - started < 1.0

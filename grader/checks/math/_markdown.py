@@ -35,7 +35,9 @@ def _rows(block: str) -> list[str]:
     return [row.replace("&", " ").strip() for row in rows if row.replace("&", " ").strip()]
 
 
-_LABEL = re.compile(r"^\s*(?:#+|\*\*|__)?\s*answer\b", re.IGNORECASE)
+# No two quantifiers over the same spaces in a row: "^\s*X?\s*" takes quadratic time to fail
+# on a line of many spaces, and the text is the student's.
+_LABEL = re.compile(r"^\s*(?:(?:#+|\*\*|__)\s*)?answer\b", re.IGNORECASE)
 _IMPLIES = re.compile(
     r"\\(?:Rightarrow|implies|Longrightarrow|iff|Leftrightarrow|Longleftrightarrow)(?![A-Za-z])"
     r"|⇒|⟹|⇔|⟺"
