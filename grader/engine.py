@@ -16,9 +16,10 @@ import inspect
 import os
 import sys
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from traceback import extract_tb, format_exception_only
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
@@ -35,6 +36,7 @@ from .errors import (
     GraderError,
     MissingDefinition,
     NotCheckable,
+    SpecError,
     StudentError,
     StudentTimeout,
     Undecided,
@@ -201,6 +203,28 @@ class GraderPlugin:
         config.addinivalue_line("markers", f"{MARKER}(question, points, name): a graded check")
         config.stash[CTX_KEY] = self.ctx
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+        """A check file that cannot be imported (or parametrised) stops grading, named.
+
+        pytest would count it as one failure among the checks and go on without its checks,
+        so a broken check file looked like points "not checked here".
+        """
+        report = yield
+        call = getattr(report, "call", None)
+        if report.failed and call is not None and call.excinfo:
+            # pytest leaves a module that failed half-way in sys.modules and would take it,
+            # without the checks after the error, as the check file next time.
+            path = str(collector.path)
+            for name, module in list(sys.modules.items()):
+                if getattr(module, "__file__", None) == path:
+                    del sys.modules[name]
+            if self.fatal is None:
+                self.fatal = _collection_error(collector, call.excinfo.value)
+        return report
+
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
@@ -347,6 +371,24 @@ def _select(items: Sequence[pytest.Item], ctx: GradeContext) -> list[pytest.Item
         keep.append(item)
         ctx.collected[question] = ctx.collected.get(question, 0.0) + mark.kwargs["points"]
     return keep
+
+
+def _collection_error(collector: pytest.Collector, exc: BaseException) -> GraderError:
+    """The error that stops grading when ``collector`` (a check file) could not be collected."""
+    cause = exc.__cause__ if isinstance(exc, pytest.Collector.CollectError) else exc
+    if cause is None:  # an error of pytest's own: its message is all there is
+        return SpecError(f"{collector.path}: cannot load this check file: {exc}")
+    if isinstance(cause, GraderError):  # e.g. a bad spec value met while parametrising
+        return cause
+    path = str(collector.path)
+    lines = [f.lineno for f in extract_tb(cause.__traceback__) if f.filename == path]
+    if isinstance(cause, SyntaxError) and cause.filename == path and cause.lineno:
+        lines.append(cause.lineno)
+    where = f"{path}:{lines[-1]}" if lines else path
+    message = "".join(format_exception_only(cause)).strip().splitlines()[-1]
+    if isinstance(cause, SyntaxError) and cause.filename != path and cause.filename:
+        message += f" ({cause.filename}, line {cause.lineno})"
+    return SpecError(f"{where}: cannot load this check file: {message}")
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -507,13 +549,13 @@ class KeptSession:
         self.items: list[pytest.Item] = []
 
     def start(self) -> bool:
-        """Configure and collect; False (and everything undone) when collection failed."""
+        """Configure and collect; False when collection failed (``plugin.fatal`` says why)."""
         self.config._do_configure()
         self.session = pytest.Session.from_config(self.config)
         self.config.hook.pytest_sessionstart(session=self.session)
         self.config.hook.pytest_collection(session=self.session)
         self.items = list(self.session.items)
-        return not self.session.testsfailed
+        return not self.session.testsfailed and self.plugin.fatal is None
 
     def run(self, ctx: GradeContext) -> tuple[int, GraderError | None]:
         """Run the checks ``ctx`` selects; the exit code pytest.main would have given."""
@@ -563,8 +605,9 @@ def _kept_session(
 
     The key holds the assignment object (the parametrisation comes from it) and each check
     file's size and modification time; any other set of checks replaces the kept session.
-    None when pytest's internals differ from what this relies on, or collection failed: then
-    ``pytest.main`` runs and reports the problem as it always did.
+    None when pytest's internals differ from what this relies on, or collection failed for a
+    reason of pytest's own: then ``pytest.main`` runs and reports the problem as it always did.
+    A check file that cannot be loaded raises its ``SpecError`` here.
     """
     try:
         stamps = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in check_files)
@@ -585,6 +628,8 @@ def _kept_session(
     if not ok:
         with contextlib.suppress(Exception):
             kept.close()
+        if kept.plugin.fatal is not None:  # a broken check file: no use collecting it again
+            raise kept.plugin.fatal
         return None
     _KEPT.append(kept)
     return kept

@@ -13,6 +13,7 @@ import pytest
 
 from grader.assignment import find_course_dir
 from grader.cli import main
+from grader.solutions import check_solutions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,3 +60,51 @@ def test_grading_with_a_relative_course_folder(
     else:
         monkeypatch.setenv("GRADER_COURSE_DIR", "course")
     assert main(args) == 0, capsys.readouterr().err
+
+
+# --- check files that cannot be loaded ---------------------------------------------------------
+
+
+def break_check_file(course: Path, line: str) -> tuple[Path, int]:
+    """Insert ``line`` after the ``from __future__`` import of backprop's public code checks."""
+    path = course / "assignments" / "backprop" / "checks" / "check_code.py"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    at = next(i for i, text in enumerate(lines) if text.startswith("from __future__")) + 1
+    lines.insert(at, line + "\n")
+    path.write_text("".join(lines), encoding="utf-8")
+    return path, at + 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ("import nonexistent_helper_mod", "ModuleNotFoundError: No module named 'nonexistent_"),
+        ("def broken(:", "SyntaxError: "),
+        ("1 / 0", "ZeroDivisionError: division by zero"),
+    ],
+)
+def test_a_check_file_that_cannot_be_imported_stops_grading_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, error: str
+) -> None:
+    course = make_course(tmp_path)
+    path, lineno = break_check_file(course, line)
+    sub = reference_submission(tmp_path)
+    # Twice: the second run in this process must not find the half-imported module instead.
+    for _ in range(2):
+        assert main([str(sub), "--course", str(course), "--no-report", "-q", "3"]) == 2
+        err = capsys.readouterr().err
+        assert f"{path}:{lineno}: cannot load this check file: {error}" in err, err
+
+
+@pytest.mark.slow
+def test_check_solutions_fails_on_a_check_file_that_cannot_be_imported(tmp_path: Path) -> None:
+    course = make_course(tmp_path)
+    path, lineno = break_check_file(course, "import nonexistent_helper_mod")
+    verdicts = check_solutions(course, ["backprop"], jobs=1, sandbox="auto")
+    reference = next(v for v in verdicts if v.case.role == "reference")
+    assert not reference.ok
+    assert f"{path}:{lineno}: cannot load this check file: ModuleNotFoundError" in " ".join(
+        reference.problems
+    )
+    assert verdicts and all(not v.ok for v in verdicts)
