@@ -18,6 +18,7 @@ import json
 import keyword
 import linecache
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -218,6 +219,111 @@ def _importable(value: Any) -> tuple[str, str] | None:
     return module, name
 
 
+def _sent(name: str) -> bool:
+    """Whether a name of the kernel's namespace is one of the notebook's own, to be sent."""
+    return not (
+        name.startswith("_")
+        or name in _KERNEL_NAMES
+        or not name.isidentifier()
+        or keyword.iskeyword(name)
+    )
+
+
+def _definition_of(name: str, value: Any) -> tuple[str | None, str]:
+    """Source that binds ``name`` to a notebook function or class, or (None, why not).
+
+    A ``def`` or ``class`` whose own name differs from ``name`` (its original was redefined
+    or deleted since) is renamed, so that it cannot overwrite the current original. A lambda
+    becomes ``name = lambda ...``, its text taken from the cell that made it.
+    """
+    original = value.__name__
+    if original == "<lambda>":
+        expression = _lambda_source(value)
+        # A lambda that spans lines inside brackets needs brackets of its own.
+        source = expression and (
+            _parsed(f"{name} = {expression}\n") or _parsed(f"{name} = ({expression})\n")
+        )
+        if not source:
+            return None, (
+                f"`{name}` (a lambda) could not be rebuilt from its cell, so it was left out; "
+                f"write it as `def {name}(...):` to have it checked"
+            )
+        return source, ""
+    source = _source_of(value)
+    if source is not None and original != name:
+        source = _renamed(source, original, name)
+    if source is None:
+        return None, f"`{name}`: its source could not be found; it was left out"
+    return source, ""
+
+
+def _parsed(source: str) -> str | None:
+    """``source`` when it is valid Python, else None: never send the check code that cannot run."""
+    try:
+        ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return source
+
+
+def _renamed(source: str, original: str, name: str) -> str | None:
+    """The ``def original`` / ``class original`` in ``source``, renamed to ``name``."""
+    if not name.isidentifier():
+        return None
+    tree = ast.parse(source)
+    for node in tree.body:
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            and node.name == original
+        ):
+            lines = source.splitlines(keepends=True)
+            header = re.compile(rf"((?:async\s+)?(?:def|class)\s+){re.escape(original)}\b")
+            lines[node.lineno - 1], count = header.subn(
+                lambda m: m.group(1) + name, lines[node.lineno - 1], count=1
+            )
+            return _parsed("".join(lines)) if count else None
+    return None
+
+
+def _lambda_source(fn: types.FunctionType) -> str | None:
+    """The text of a lambda (``lambda z: ...``) in the cell that made it, or None.
+
+    The lambda is told from others in its cell by where its compiled code comes from (its
+    instructions' positions lie within the lambda's body) and by its arguments, so
+    ``f, g = lambda x: x, lambda x: -x`` gives each its own. A lambda that closes over a
+    function's local variables cannot be rebuilt from its text alone.
+    """
+    code = fn.__code__
+    if code.co_freevars:
+        return None
+    # Instructions the compiler adds (resume, implicit return) sit at column 0 to 0.
+    where = [
+        ((line, col), (end_line, end_col))
+        for line, end_line, col, end_col in code.co_positions()
+        if None not in (line, end_line, col, end_col) and (col, end_col) != (0, 0)
+    ]
+    arguments = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    text = "".join(linecache.getlines(code.co_filename))
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Lambda) or not where:
+            continue
+        body = node.body
+        first = (body.lineno, body.col_offset)
+        last = (body.end_lineno, body.end_col_offset)
+        names = tuple(a.arg for a in (*node.args.posonlyargs, *node.args.args))
+        names += tuple(a.arg for a in node.args.kwonlyargs)
+        if names == arguments and all(first <= a and b <= last for a, b in where):
+            segment = ast.get_source_segment(text, node)
+            if segment is not None:
+                found.add(segment)
+    return found.pop() if len(found) == 1 else None
+
+
 def live_source(namespace: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
     """Python source that recreates the notebook's definitions, and notes on what was left out.
 
@@ -229,14 +335,11 @@ def live_source(namespace: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
     values: list[str] = []
     definitions: list[str] = []
     notes: list[str] = []
+    aliases: list[tuple[str, str]] = []
+    defined: set[str] = set()
     own_module = namespace.get("__name__", "__main__")
     for name, value in list(namespace.items()):
-        if (
-            name.startswith("_")
-            or name in _KERNEL_NAMES
-            or not name.isidentifier()
-            or keyword.iskeyword(name)
-        ):
+        if not _sent(name):
             continue
         if isinstance(value, types.ModuleType):
             if value.__name__.split(".")[0] not in _KERNEL_MODULES:
@@ -248,13 +351,16 @@ def live_source(namespace: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
             continue
         if inspect.isfunction(value) or inspect.isclass(value):
             if getattr(value, "__module__", None) in (own_module, "__main__"):
-                source = _source_of(value)
+                original = value.__name__
+                if original != name and _sent(original) and namespace.get(original) is value:
+                    aliases.append((name, original))  # `alias = helper`: after all definitions
+                    continue
+                source, note = _definition_of(name, value)
                 if source is None:
-                    notes.append(f"`{name}`: its source could not be found; it was left out")
+                    notes.append(note)
                     continue
                 definitions.append(source)
-                if value.__name__ != name:
-                    definitions.append(f"{name} = {value.__name__}\n")
+                defined.add(name)
                 continue
         text = _literal(value)
         if text is not None:
@@ -281,6 +387,11 @@ def live_source(namespace: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
             values.append(f"{name} = {array}")
             continue
         notes.append(f"`{name}` ({type(value).__name__}) was not sent to the check")
+    for name, original in aliases:
+        if original in defined:
+            definitions.append(f"{name} = {original}")
+        else:
+            notes.append(f"`{name}` (another name for `{original}`) was left out with it")
     if any("_grader_np." in v for v in values):
         imports.insert(0, "import numpy as _grader_np")
     parts = ["\n".join(imports), "\n".join(values), "\n\n".join(d.rstrip() for d in definitions)]

@@ -233,3 +233,31 @@ def test_check_of_the_saved_template_scores_zero() -> None:
     assert report.graded is not None, report.error
     assert report.graded.score == 0 and not report.passed
     assert report.graded.unchecked_points > 0  # the private checks are not run by students
+
+
+def _replay(source: str) -> dict[str, Any]:
+    replayed: dict[str, Any] = {}
+    exec(compile(source, "<replay>", "exec"), replayed)
+    return replayed
+
+
+def test_live_source_rebuilds_lambdas_and_renamed_functions() -> None:
+    ns = kernel(
+        "import numpy as np\nsigmoid = lambda z: 1/(1+np.exp(-z))\n",
+        "relu, neg = lambda x: max(x, 0), lambda x: -x\nsquare = (lambda x:\n    x * x)\n",
+        "def f():\n    return 1\n\ng = f\nh = g\n",
+        "def f():\n    return 2\n",  # g and h keep the first f, f is the new one
+        "def make(k):\n    return lambda x: k * x\n\ntriple = make(3)\n",
+    )
+    source, notes = live_source(ns)
+    assert "<lambda>" not in source
+    assert "sigmoid = lambda z: 1/(1+np.exp(-z))" in source.splitlines()
+    replayed = _replay(source)
+    assert replayed["sigmoid"](0.0) == 0.5
+    assert (replayed["relu"](-2), replayed["neg"](2), replayed["square"](3)) == (0, -2, 9)
+    assert (replayed["f"](), replayed["g"](), replayed["h"]()) == (2, 1, 1)
+    assert "triple" not in replayed  # a closure: its text alone cannot rebuild it
+    assert notes == (
+        "`triple` (a lambda) could not be rebuilt from its cell, so it was left out; "
+        "write it as `def triple(...):` to have it checked",
+    )
