@@ -17,6 +17,7 @@ import inspect
 import json
 import keyword
 import linecache
+import math
 import os
 import re
 import subprocess
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import textwrap
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,10 @@ __all__ = ["CheckReport", "check", "find_notebook", "live_source"]
 _KERNEL_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "check"})
 _KERNEL_MODULES = ("grader", "IPython", "ipykernel")
 _MAX_LITERAL = 100_000
+_MAX_ITEMS = 10_000
+_MAX_DEPTH = 20
+# Where objects without a usable ``__module__`` (ufuncs) are looked for, if already imported.
+_UFUNC_HOMES = ("numpy", "scipy.special", "numpy.linalg", "scipy.stats", "math")
 
 
 @dataclass(frozen=True)
@@ -205,18 +210,81 @@ def _literal(value: Any) -> str | None:
         return None
 
 
-def _importable(value: Any) -> tuple[str, str] | None:
-    """(module, name) when ``value`` is a top-level attribute of an importable module."""
-    module = getattr(value, "__module__", None)
+def _data(value: Any, depth: int = 0) -> str | None:
+    """Source that rebuilds ``value`` as data, or None: a plain literal, a NumPy scalar or small
+    array, or a list, tuple, set or dict of these (``(np.int64(3), 2)``)."""
+    if depth > _MAX_DEPTH:
+        return None
+    for build in (_numpy_scalar, _literal, _number, _array_literal):
+        text = build(value)
+        if text is not None:
+            return text
+    kind = type(value)
+    if kind not in (list, tuple, set, frozenset, dict) or len(value) > _MAX_ITEMS:
+        return None
+    pairs = value.items() if kind is dict else [(item, None) for item in value]
+    parts = []
+    for key, item in pairs:
+        key_text = _data(key, depth + 1)
+        item_text = _data(item, depth + 1) if kind is dict else ""
+        if key_text is None or item_text is None:
+            return None
+        parts.append(f"{key_text}: {item_text}" if kind is dict else key_text)
+    body = ", ".join(parts)
+    if kind is list:
+        text = f"[{body}]"
+    elif kind is tuple:
+        text = f"({body},)" if len(parts) == 1 else f"({body})"
+    elif kind is dict:
+        text = f"{{{body}}}"
+    else:
+        text = f"{kind.__name__}({{{body}}})" if parts else f"{kind.__name__}()"
+    return text if len(text) <= _MAX_LITERAL else None
+
+
+def _numpy_scalar(value: Any) -> str | None:
+    """``_grader_np.float64(1e-12)`` for a NumPy number, keeping its type."""
+    np = sys.modules.get("numpy")
+    if np is None or not isinstance(value, np.generic) or value.dtype.kind not in "biufc":
+        return None
+    kind = type(value).__name__
+    if getattr(np, kind, None) is not type(value):
+        return None
+    number = _number(value.item())
+    return None if number is None else f"_grader_np.{kind}({number})"
+
+
+def _number(value: Any) -> str | None:
+    """A Python number as source, ``float('nan')`` and ``float('inf')`` included."""
+    if type(value) in (bool, int):
+        return repr(value)
+    if type(value) is float:
+        return repr(value) if math.isfinite(value) else f"float({repr(value)!r})"
+    if type(value) is complex:
+        real, imag = _number(value.real), _number(value.imag)
+        return None if real is None or imag is None else f"complex({real}, {imag})"
+    return None  # e.g. a long double, which no Python literal holds exactly
+
+
+def _importable(value: Any, homes: Sequence[str] = ()) -> tuple[str, str] | None:
+    """(module, name) when ``value`` is a top-level attribute of an importable module.
+
+    Its own ``__module__`` is tried first; objects without one that is right (NumPy and SciPy
+    ufuncs such as ``scipy.special.expit``) are looked up by identity in ``homes`` (the
+    notebook's imported modules) and in the modules such objects usually come from.
+    """
     name = getattr(value, "__name__", None)
-    if not isinstance(module, str) or not isinstance(name, str):
+    if not isinstance(name, str) or not name.isidentifier():
         return None
-    if module.split(".")[0] in _KERNEL_MODULES or module == "__main__":
-        return None
-    owner = sys.modules.get(module)
-    if owner is None or getattr(owner, name, None) is not value:
-        return None
-    return module, name
+    declared = getattr(value, "__module__", None)
+    candidates = [declared] if isinstance(declared, str) else []
+    for module in (*candidates, *homes, *_UFUNC_HOMES):
+        if module.split(".")[0] in _KERNEL_MODULES or module == "__main__":
+            continue
+        owner = sys.modules.get(module)
+        if owner is not None and getattr(owner, name, None) is value:
+            return module, name
+    return None
 
 
 def _sent(name: str) -> bool:
@@ -338,6 +406,7 @@ def live_source(namespace: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
     aliases: list[tuple[str, str]] = []
     defined: set[str] = set()
     own_module = namespace.get("__name__", "__main__")
+    homes = [v.__name__ for v in namespace.values() if isinstance(v, types.ModuleType)]
     for name, value in list(namespace.items()):
         if not _sent(name):
             continue
@@ -362,11 +431,11 @@ def live_source(namespace: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
                 definitions.append(source)
                 defined.add(name)
                 continue
-        text = _literal(value)
+        text = _data(value)
         if text is not None:
             values.append(f"{name} = {text}")
             continue
-        origin = _importable(value)
+        origin = _importable(value, homes)
         if origin is not None:
             module, attr = origin
             imports.append(
@@ -381,10 +450,6 @@ def live_source(namespace: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
             lhs, rhs = getattr(value, "lhs", None), getattr(value, "rhs", None)
             expr = f"{lhs} = {rhs}" if type(value).__name__ == "Equality" else str(value)
             values.append(f"{name} = {expr!r}")
-            continue
-        array = _array_literal(value)
-        if array is not None:
-            values.append(f"{name} = {array}")
             continue
         notes.append(f"`{name}` ({type(value).__name__}) was not sent to the check")
     for name, original in aliases:
@@ -405,7 +470,10 @@ def _array_literal(value: Any) -> str | None:
         return None
     if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf" or value.size > 10_000:
         return None
-    return f"_grader_np.array({value.tolist()!r}, dtype={str(value.dtype)!r})"
+    items = value.tolist()
+    # repr writes NaN and infinity as `nan` and `inf`, which are not Python literals.
+    text = repr(items) if value.dtype.kind != "f" or np.isfinite(value).all() else _data(items)
+    return None if text is None else f"_grader_np.array({text}, dtype={str(value.dtype)!r})"
 
 
 # --- the check itself -------------------------------------------------------------------------

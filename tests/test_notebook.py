@@ -261,3 +261,40 @@ def test_live_source_rebuilds_lambdas_and_renamed_functions() -> None:
         "`triple` (a lambda) could not be rebuilt from its cell, so it was left out; "
         "write it as `def triple(...):` to have it checked",
     )
+
+
+def test_live_source_sends_ufuncs_numpy_scalars_and_containers_of_them() -> None:
+    ns = kernel(
+        "import numpy as np\nfrom scipy.special import expit\nfrom numpy import exp\n"
+        "sigmoid = expit\n",
+        "EPS = np.float64(1e-12)\nsteps = (np.int64(3), 2, [np.float32(0.5)])\n"
+        "flags = {np.bool_(True): np.nan, 'n': np.uint8(7)}\nholes = np.array([1.0, np.nan])\n"
+        "odd = {np.complex128(1 - 2j), np.float64(np.inf)}\none = (np.int8(-1),)\n",
+    )
+    source, notes = live_source(ns)
+    assert notes == ()
+    for line in (
+        "from scipy.special import expit",
+        "from scipy.special import expit as sigmoid",
+        "from numpy import exp",
+        "EPS = _grader_np.float64(1e-12)",
+    ):
+        assert line in source.splitlines(), line
+    replayed = _replay(source)
+    assert replayed["sigmoid"] is ns["expit"] and replayed["exp"] is np.exp
+    for name in ("EPS", "steps", "one"):
+        assert replayed[name] == ns[name] and repr(replayed[name]) == repr(ns[name]), name
+    assert np.isnan(replayed["flags"][np.bool_(True)]) and replayed["flags"]["n"] == 7
+    assert replayed["odd"] == ns["odd"]
+    assert np.array_equal(replayed["holes"], ns["holes"], equal_nan=True)
+
+
+@pytest.mark.slow
+def test_check_of_a_lambda_over_a_ufunc_and_a_numpy_constant() -> None:
+    ns = kernel(
+        "import numpy as np\nfrom scipy.special import expit\nEPS = np.float64(1e-12)\n",
+        "sigmoid = lambda z: expit(z) + 0 * EPS\n",
+    )
+    report = check("3", namespace=ns, assignment="backprop", course=ROOT)
+    assert report.passed, str(report)
+    assert report.graded is not None and report.graded.score == 2
