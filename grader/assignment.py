@@ -8,7 +8,9 @@ the file and quotes the offending value.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +23,18 @@ from .memo import Memo
 KINDS = ("code", "symbolic", "derivation", "text")
 SPEC_FILE = "spec.toml"
 DEFAULT_PLACEHOLDERS = ("YOUR ANSWER HERE", "TODO", "...", "…", "Your answer here")
+
+# The keys a spec may use; any other is a typo that would otherwise be ignored without a word.
+SPEC_KEYS = ("id", "title", "symbols", "placeholders", "limits", "questions")
+QUESTION_KEYS = ("id", "kind", "points", "title", "text")
+# Per kind, what else a question may hold: the derivation settings are read from
+# ``Question.extra`` by the standard checks (grader/checks/standard_checks.py).
+KIND_KEYS: Mapping[str, tuple[str, ...]] = {
+    "code": ("functions",),
+    "symbolic": ("answer_names",),
+    "derivation": ("start", "variable", "final", "final_points"),
+    "text": ("rubric",),
+}
 
 
 @dataclass(frozen=True)
@@ -174,6 +188,13 @@ def _parse_spec_text(spec_path: Path, private_dir: Path | None, text: str) -> As
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{spec_path}: invalid TOML: {exc}") from exc
     where = str(spec_path)
+    lines = _SpecLines(text)
+    for key in data:
+        if key not in SPEC_KEYS:
+            raise SpecError(
+                f"{where}{lines.top(key)}: unknown key `{key}`{_did_you_mean(key, SPEC_KEYS)}; "
+                f"a spec takes {', '.join(SPEC_KEYS)}"
+            )
     aid = _req(data, "id", str, where)
     if aid != spec_path.parent.name:
         raise SpecError(
@@ -185,6 +206,7 @@ def _parse_spec_text(spec_path: Path, private_dir: Path | None, text: str) -> As
         qwhere = f"{where}: questions[{i}]"
         if not isinstance(q, dict):
             raise SpecError(f"{qwhere}: must be a table")
+        _check_question_keys(q, where, lines, i)
         question = _parse_question(q, qwhere)
         if question.id in seen:
             raise SpecError(f"{qwhere}: duplicate question id {question.id!r}")
@@ -241,7 +263,7 @@ def _parse_question(q: dict[str, Any], where: str) -> Question:
                 f"{where} (question {qid}): its rubric items add up to "
                 f"{parsed.max_points:g} points, the question is worth {points:g}"
             )
-    known = {"id", "kind", "points", "title", "text", "functions", "answer_names", "rubric"}
+    known = {*QUESTION_KEYS, "functions", "answer_names", "rubric"}
     extra = {k: v for k, v in q.items() if k not in known}
     return Question(
         id=qid,
@@ -254,6 +276,90 @@ def _parse_question(q: dict[str, Any], where: str) -> Question:
         rubric=tuple(rubric),
         extra=extra,
     )
+
+
+def _check_question_keys(q: Mapping[str, Any], where: str, lines: _SpecLines, index: int) -> None:
+    """Refuse a key the question's kind does not use (a bad kind is reported by its parser)."""
+    kind = q.get("kind")
+    if not isinstance(kind, str) or kind not in KIND_KEYS:
+        return
+    allowed = (*QUESTION_KEYS, *KIND_KEYS[kind])
+    for key in q:
+        if key in allowed:
+            continue
+        at = f"{where}{lines.question(index, key) or lines.question(index, None)}"
+        label = f"question {q.get('id', index + 1)} ({kind})"
+        other = [k for k, keys in KIND_KEYS.items() if key in keys]
+        if other:
+            raise SpecError(
+                f"{at}: {label}: `{key}` is for {other[0]} questions; "
+                f"a {kind} question takes {', '.join(allowed)}"
+            )
+        raise SpecError(
+            f"{at}: {label}: unknown key `{key}`{_did_you_mean(key, allowed)}; "
+            f"a {kind} question takes {', '.join(allowed)}"
+        )
+
+
+def _did_you_mean(key: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+class _SpecLines:
+    """Where a key stands in a spec's text, as ``:LINE`` for messages (empty when not found).
+
+    TOML's reader gives no positions; a spec written as the guide shows it (tables and
+    ``[[questions]]`` blocks, one key a line) is searched line by line.
+    """
+
+    _HEADER = re.compile(r"^\s*\[\[?\s*([\w.\-\"]+)\s*\]\]?")
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def _key_line(self, key: str, start: int, stop: int) -> str:
+        pattern = re.compile(rf"^\s*(?:{re.escape(key)}|\"{re.escape(key)}\")\s*=")
+        for n in range(start, stop):
+            if pattern.match(self.lines[n]):
+                return f":{n + 1}"
+        return ""
+
+    def _end_of_block(self, start: int) -> int:
+        """The line after the block opened at ``start``: up to the next header of another table."""
+        for n in range(start + 1, len(self.lines)):
+            header = self._HEADER.match(self.lines[n])
+            if header and not header.group(1).startswith("questions."):
+                return n
+        return len(self.lines)
+
+    def top(self, key: str) -> str:
+        """The line of a top-level key or table ``[key]``."""
+        first_header = next(
+            (n for n, line in enumerate(self.lines) if self._HEADER.match(line)), len(self.lines)
+        )
+        found = self._key_line(key, 0, first_header)
+        if found:
+            return found
+        for n, line in enumerate(self.lines):
+            header = self._HEADER.match(line)
+            if header and header.group(1).split(".")[0].strip('"') == key:
+                return f":{n + 1}"
+        return ""
+
+    def question(self, index: int, key: str | None) -> str:
+        """The line of ``key`` in the ``index``-th ``[[questions]]`` block (its header: None)."""
+        headers = [
+            n
+            for n, line in enumerate(self.lines)
+            if (m := self._HEADER.match(line)) and m.group(1) == "questions"
+        ]
+        if index >= len(headers):
+            return ""
+        start = headers[index]
+        if key is None:
+            return f":{start + 1}"
+        return self._key_line(key, start + 1, self._end_of_block(start))
 
 
 def _req(data: Mapping[str, Any], key: str, typ: type, where: str) -> Any:

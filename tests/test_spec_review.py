@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.assignment import find_course_dir
+from grader.assignment import KIND_KEYS, QUESTION_KEYS, SPEC_KEYS, find_course_dir, load_assignment
 from grader.cli import main
+from grader.errors import SpecError
 from grader.solutions import check_solutions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,3 +109,74 @@ def test_check_solutions_fails_on_a_check_file_that_cannot_be_imported(tmp_path:
         reference.problems
     )
     assert verdicts and all(not v.ok for v in verdicts)
+
+
+# --- unknown keys in a spec --------------------------------------------------------------------
+
+
+def edit_spec(course: Path, aid: str, old: str, new: str) -> Path:
+    path = course / "assignments" / aid / "spec.toml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def line_of(path: Path, text: str) -> int:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if line.startswith(text))
+
+
+@pytest.mark.parametrize(
+    ("aid", "old", "new", "error"),
+    [
+        ("backprop", "title =", "titel =", "unknown key `titel` (did you mean `title`?)"),
+        ("backprop", "[limits]", "[limit]", "unknown key `limit` (did you mean `limits`?)"),
+        (
+            "backprop",
+            "functions =",
+            "functons =",
+            "question 3 (code): unknown key `functons` (did you mean `functions`?)",
+        ),
+        (
+            "normal-equation",
+            "variable =",
+            "variabel =",
+            "question 2 (derivation): unknown key `variabel` (did you mean `variable`?)",
+        ),
+        (
+            "backprop",
+            "answer_names =",
+            "functions = []\nanswer_names =",
+            "question 2 (symbolic): `functions` is for code questions",
+        ),
+    ],
+)
+def test_an_unknown_key_in_a_spec_is_refused_naming_it_and_its_line(
+    tmp_path: Path, aid: str, old: str, new: str, error: str
+) -> None:
+    course = make_course(tmp_path)
+    path = edit_spec(course, aid, old, new)
+    key = new.split("\n")[0].split(" =")[0]
+    with pytest.raises(SpecError) as info:
+        load_assignment(course, aid)
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line_of(path, key)}: "), message
+    assert error in message
+
+
+def test_the_limit_in_a_mistyped_limits_table_is_not_ignored(tmp_path: Path) -> None:
+    course = make_course(tmp_path)
+    path = course / "assignments" / "backprop" / "spec.toml"
+    path.write_text(path.read_text(encoding="utf-8") + "\n[limit]\ncall_timeout = 1\n")
+    with pytest.raises(SpecError, match="unknown key `limit`"):
+        load_assignment(course, "backprop")
+
+
+def test_every_key_the_real_specs_and_the_guide_use_is_known() -> None:
+    guide = (ROOT / "docs" / "authoring.md").read_text(encoding="utf-8")
+    known = {*SPEC_KEYS, *QUESTION_KEYS, *(k for keys in KIND_KEYS.values() for k in keys)}
+    for key in known:
+        assert f"`{key}`" in guide or f"{key} =" in guide, f"the guide does not mention {key}"
+    for spec in sorted((ROOT / "assignments").glob("*/spec.toml")):
+        load_assignment(ROOT, spec.parent.name)  # raises on any key it does not know
