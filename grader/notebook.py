@@ -12,6 +12,7 @@ values. The result is shown inline as a compact table.
 from __future__ import annotations
 
 import ast
+import builtins
 import html
 import inspect
 import json
@@ -297,6 +298,38 @@ def _sent(name: str) -> bool:
     )
 
 
+def _kernel_injected(namespace: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The names IPython put into this namespace itself (``user_ns_hidden``), with values.
+
+    Asked of the kernel's own ``get_ipython`` only, never of a function the notebook defined.
+    """
+    get_ipython = namespace.get("get_ipython")
+    if not callable(get_ipython) or _module_root(get_ipython) not in _KERNEL_MODULES:
+        return {}
+    hidden = getattr(get_ipython(), "user_ns_hidden", None)
+    return hidden if isinstance(hidden, Mapping) else {}
+
+
+def _module_root(value: Any) -> str:
+    module = getattr(value, "__module__", None)
+    return module.split(".")[0] if isinstance(module, str) else ""
+
+
+def _from_kernel(name: str, value: Any, hidden: Mapping[str, Any]) -> bool:
+    """Whether IPython put ``value`` there (``In``, ``open``, ...), not the notebook's code."""
+    if name in hidden and hidden[name] is value:
+        return True
+    builtin = getattr(builtins, name, None)
+    if builtin is None:
+        return False
+    # IPython shadows some builtins (its `open` wraps io.open to refuse 0, 1 and 2).
+    return (
+        value is builtin
+        or getattr(value, "__wrapped__", None) is builtin
+        or _module_root(value) in _KERNEL_MODULES
+    )
+
+
 def _definition_of(name: str, value: Any) -> tuple[str | None, str]:
     """Source that binds ``name`` to a notebook function or class, or (None, why not).
 
@@ -407,8 +440,9 @@ def live_source(namespace: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
     defined: set[str] = set()
     own_module = namespace.get("__name__", "__main__")
     homes = [v.__name__ for v in namespace.values() if isinstance(v, types.ModuleType)]
+    hidden = _kernel_injected(namespace)
     for name, value in list(namespace.items()):
-        if not _sent(name):
+        if not _sent(name) or _from_kernel(name, value, hidden):
             continue
         if isinstance(value, types.ModuleType):
             if value.__name__.split(".")[0] not in _KERNEL_MODULES:

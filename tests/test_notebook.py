@@ -8,9 +8,11 @@ registered in `linecache`, executed in a namespace dict whose `__name__` is `__m
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import keyword
 import linecache
+import types
 from pathlib import Path
 from typing import Any
 
@@ -298,3 +300,23 @@ def test_check_of_a_lambda_over_a_ufunc_and_a_numpy_constant() -> None:
     report = check("3", namespace=ns, assignment="backprop", course=ROOT)
     assert report.passed, str(report)
     assert report.graded is not None and report.graded.score == 2
+
+
+def _ipython_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+    return open(file, *args, **kwargs)  # like IPython's: it refuses 0, 1 and 2 first
+
+
+def test_live_source_leaves_out_what_ipython_put_in_the_namespace() -> None:
+    ipython_open = functools.wraps(open)(_ipython_open)
+    ns = kernel("x = 1\n")
+    assert live_source({**ns, "open": ipython_open}) == ("x = 1\n", ())  # a bare kernel
+    shell = types.SimpleNamespace(user_ns_hidden={"open": ipython_open, "ip_helper": object()})
+
+    def get_ipython() -> Any:
+        return shell
+
+    get_ipython.__module__ = "IPython.core.interactiveshell"
+    ns.update(shell.user_ns_hidden, get_ipython=get_ipython)
+    assert live_source(ns) == ("x = 1\n", ())
+    own = kernel("def open(path):\n    return path\n")  # the notebook's own `open` is sent
+    assert "def open(path):" in live_source(own)[0]
