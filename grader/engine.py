@@ -228,7 +228,13 @@ class GraderPlugin:
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        if self.select:
+        problem = _misplaced_checks(items, self.ctx.assignment)
+        if problem is not None:
+            # A check for a question the spec lacks: the spec or the checks are wrong, so
+            # nothing is graded against them.
+            self.fatal = self.fatal or problem
+            items[:] = []
+        elif self.select:
             items[:] = _select(items, self.ctx)
         else:
             items[:] = [item for item in items if item.get_closest_marker(MARKER) is not None]
@@ -371,6 +377,25 @@ def _select(items: Sequence[pytest.Item], ctx: GradeContext) -> list[pytest.Item
         keep.append(item)
         ctx.collected[question] = ctx.collected.get(question, 0.0) + mark.kwargs["points"]
     return keep
+
+
+def _misplaced_checks(items: Sequence[pytest.Item], assignment: Assignment) -> SpecError | None:
+    """A check marked for a question the spec lacks, named by its file and function."""
+    worth = {q.id: q.points for q in assignment.questions}
+    for item in items:
+        mark = item.get_closest_marker(MARKER)
+        if mark is None:
+            continue
+        question, points = mark.kwargs["question"], mark.kwargs["points"]
+        if question not in worth:
+            code = getattr(getattr(item, "function", None), "__code__", None)
+            line = f":{code.co_firstlineno}" if code is not None else ""
+            return SpecError(
+                f"{item.path}{line}: {item.name} is marked @check({question!r}, {points:g}), but "
+                f"{assignment.spec_path} has no question {question!r} "
+                f"(it has {', '.join(worth)})"
+            )
+    return None
 
 
 def _collection_error(collector: pytest.Collector, exc: BaseException) -> GraderError:

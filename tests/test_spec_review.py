@@ -180,3 +180,31 @@ def test_every_key_the_real_specs_and_the_guide_use_is_known() -> None:
         assert f"`{key}`" in guide or f"{key} =" in guide, f"the guide does not mention {key}"
     for spec in sorted((ROOT / "assignments").glob("*/spec.toml")):
         load_assignment(ROOT, spec.parent.name)  # raises on any key it does not know
+
+
+# --- checks that do not fit the spec -----------------------------------------------------------
+
+
+def edit_check_file(course: Path, old: str, new: str) -> Path:
+    path = course / "assignments" / "backprop" / "checks" / "check_code.py"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_a_check_for_a_question_the_spec_lacks_is_an_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    course = make_course(tmp_path)
+    path = edit_check_file(course, '@check("5", 4)', '@check("9", 4)')
+    sub = reference_submission(tmp_path)
+    line = line_of(path, '@check("9"')
+    for _ in range(2):  # a kept session must not keep the checks either
+        assert main([str(sub), "--course", str(course), "--no-report", "-q", "3"]) == 2
+        err = capsys.readouterr().err
+        assert f"{path}:{line}: check_backward_finite_differences" in err
+        assert (
+            "@check('9', 4), but" in err and "has no question '9' (it has 1, 2, 3, 4, 5, 6)" in err
+        )
