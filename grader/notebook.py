@@ -76,7 +76,7 @@ class CheckReport:
         if q is None:
             return [
                 f"Question {self.question}: not checked — {self.error or 'no result'}",
-                *self.notes,
+                *(f"  note: {n}" for n in self.notes),
             ]
         checked = q.max_score - q.unchecked_points
         out = [f"Question {q.id} ({q.title}): {q.score:g} / {checked:g} points checked here"]
@@ -568,6 +568,16 @@ def build_notebook(code: str, notebook: Path | None, assignment: str | None) -> 
     return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
 
 
+def _notebook_wording(message: str, question: str) -> str:
+    """A ``grade`` error as a notebook user acts on it: ``check``'s arguments, not options."""
+    message = message.removeprefix("grade: error: ")
+    for option, argument in (("--assignment ID", "assignment"), ("--course DIR", "course")):
+        message = message.replace(
+            f"pass {option}", f'call check({question!r}, {argument}="{option.split()[1]}")'
+        )
+    return message
+
+
 def check(
     question: str,
     *,
@@ -643,9 +653,7 @@ def check(
             )
     if done.returncode not in (0, 1):
         message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "unknown"
-        return CheckReport(
-            question, error=message.removeprefix("grade: error: "), notes=tuple(notes)
-        )
+        return CheckReport(question, error=_notebook_wording(message, question), notes=tuple(notes))
     try:
         result = GradeResult.from_json(json.loads(done.stdout))
     except (ValueError, KeyError, TypeError) as exc:

@@ -12,6 +12,7 @@ import functools
 import itertools
 import keyword
 import linecache
+import subprocess
 import types
 from pathlib import Path
 from typing import Any
@@ -320,3 +321,26 @@ def test_live_source_leaves_out_what_ipython_put_in_the_namespace() -> None:
     assert live_source(ns) == ("x = 1\n", ())
     own = kernel("def open(path):\n    return path\n")  # the notebook's own `open` is sent
     assert "def open(path):" in live_source(own)[0]
+
+
+def test_check_words_grade_errors_for_the_notebook(monkeypatch: pytest.MonkeyPatch) -> None:
+    said = (
+        "grade: error: cannot tell which assignment this submission is for (no metadata."
+        "grader.assignment or __assignment__); pass --assignment ID (candidates: backprop)\n"
+    )
+
+    def grade(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(argv, 2, "", said)
+
+    monkeypatch.setattr(subprocess, "run", grade)
+    report = check("3", namespace=kernel(SIGMOID))
+    assert "--assignment" not in report.error
+    assert report.error.endswith("""call check('3', assignment="ID") (candidates: backprop)""")
+    lines = str(report).splitlines()
+    assert lines[1:] == [
+        "  note: the notebook file was not found (pass path=...), so markdown answers were "
+        "not included"
+    ]
+    said = "grade: error: no assignments/ folder found at /x; run from the course folder or "
+    said += "pass --course DIR\n"
+    assert check("3", namespace={}).error.endswith("""call check('3', course="DIR")""")
