@@ -230,8 +230,8 @@ class GraderPlugin:
     ) -> None:
         problem = _misplaced_checks(items, self.ctx.assignment)
         if problem is not None:
-            # A check for a question the spec lacks: the spec or the checks are wrong, so
-            # nothing is graded against them.
+            # A check for a question the spec lacks, or more check points than the question
+            # is worth: the spec or the checks are wrong, so nothing is graded against them.
             self.fatal = self.fatal or problem
             items[:] = []
         elif self.select:
@@ -380,8 +380,10 @@ def _select(items: Sequence[pytest.Item], ctx: GradeContext) -> list[pytest.Item
 
 
 def _misplaced_checks(items: Sequence[pytest.Item], assignment: Assignment) -> SpecError | None:
-    """A check marked for a question the spec lacks, named by its file and function."""
+    """A check marked for a question the spec lacks, or a question whose checks are worth more
+    than it is; each check is named by its file and function, with its points."""
     worth = {q.id: q.points for q in assignment.questions}
+    by_question: dict[str, list[tuple[str, float]]] = {}
     for item in items:
         mark = item.get_closest_marker(MARKER)
         if mark is None:
@@ -395,7 +397,30 @@ def _misplaced_checks(items: Sequence[pytest.Item], assignment: Assignment) -> S
                 f"{assignment.spec_path} has no question {question!r} "
                 f"(it has {', '.join(worth)})"
             )
+        by_question.setdefault(question, []).append((_check_label(item, assignment), points))
+    for question, checks in by_question.items():
+        total = sum(points for _, points in checks)
+        if total > worth[question] + 1e-6:
+            listed = ", ".join(f"{label} ({points:g})" for label, points in checks)
+            return SpecError(
+                f"{assignment.spec_path}: question {question} is worth {worth[question]:g} "
+                f"points but its checks add up to {total:g}: {listed}"
+            )
     return None
+
+
+def _check_label(item: pytest.Item, assignment: Assignment) -> str:
+    """``assignments/<id>/checks/check_x.py::check_y``, or the built-in check's name."""
+    if Path(item.path) == STANDARD_CHECKS:
+        mark = item.get_closest_marker(MARKER)
+        name = mark.kwargs.get("name") if mark is not None else None
+        return f"the built-in check '{name or item.name}'"
+    course = assignment.public_dir.parent.parent
+    try:
+        shown = Path(item.path).relative_to(course)
+    except ValueError:
+        shown = Path(item.path)
+    return f"{shown.as_posix()}::{item.name}"
 
 
 def _collection_error(collector: pytest.Collector, exc: BaseException) -> GraderError:

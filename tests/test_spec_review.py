@@ -208,3 +208,19 @@ def test_a_check_for_a_question_the_spec_lacks_is_an_error_naming_it(
         assert (
             "@check('9', 4), but" in err and "has no question '9' (it has 1, 2, 3, 4, 5, 6)" in err
         )
+
+
+@pytest.mark.slow
+def test_check_points_above_a_question_s_points_name_every_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    course = make_course(tmp_path)
+    edit_check_file(course, '@check("5", 4)', '@check("5", 5)')
+    sub = reference_submission(tmp_path)
+    assert main([str(sub), "--course", str(course), "--no-report", "-q", "3"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "spec.toml: question 5 is worth 4 points but its checks add up to 5: "
+        "assignments/backprop/checks/check_code.py::check_backward_finite_differences (5), "
+        "assignments/backprop/checks/check_consistency.py::check_code_matches_own_formulas (0)"
+    ) in err, err
