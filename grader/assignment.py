@@ -203,13 +203,13 @@ def _parse_spec_text(spec_path: Path, private_dir: Path | None, text: str) -> As
     questions = []
     seen: set[str] = set()
     for i, q in enumerate(_req(data, "questions", list, where)):
-        qwhere = f"{where}: questions[{i}]"
         if not isinstance(q, dict):
-            raise SpecError(f"{qwhere}: must be a table")
+            raise SpecError(f"{where}: question number {i + 1} must be a table, got {q!r}")
         _check_question_keys(q, where, lines, i)
-        question = _parse_question(q, qwhere)
+        question = _parse_question(q, where, lines, i)
         if question.id in seen:
-            raise SpecError(f"{qwhere}: duplicate question id {question.id!r}")
+            line = lines.question(i, "id") or lines.question(i, None)
+            raise SpecError(f"{where}{line}: duplicate question id {question.id!r}")
         seen.add(question.id)
         questions.append(question)
     symbols = data.get("symbols", {})
@@ -219,7 +219,7 @@ def _parse_spec_text(spec_path: Path, private_dir: Path | None, text: str) -> As
     if not isinstance(placeholders, list) or not all(isinstance(p, str) for p in placeholders):
         raise SpecError(f"{where}: placeholders must be a list of strings, got {placeholders!r}")
     limits = data.get("limits", {})
-    _validate_limits(limits, where)
+    _validate_limits(limits, f"{where}{lines.top('limits')}")
     return Assignment(
         id=aid,
         title=str(data.get("title", aid)),
@@ -233,34 +233,45 @@ def _parse_spec_text(spec_path: Path, private_dir: Path | None, text: str) -> As
     )
 
 
-def _parse_question(q: dict[str, Any], where: str) -> Question:
+def _parse_question(q: dict[str, Any], spec: str, lines: _SpecLines, index: int) -> Question:
+    """The ``index``-th ``[[questions]]`` table; errors name the question by its id and line."""
+
+    def at(key: str | None) -> str:
+        """``spec.toml:LINE: question ID``: the key's line, else the question's first line."""
+        line = (lines.question(index, key) if key else "") or lines.question(index, None)
+        return f"{spec}{line}: question {qid}"
+
     qid = q.get("id")
     if not isinstance(qid, str) or not qid or not qid.replace("_", "").isalnum():
-        raise SpecError(f'{where}: id must be a short string like "2" or "1b", got {qid!r}')
+        line = lines.question(index, "id") or lines.question(index, None)
+        raise SpecError(
+            f"{spec}{line}: question number {index + 1}: id must be a short string like "
+            f'"2" or "1b", got {qid!r}'
+        )
     kind = q.get("kind")
     if kind not in KINDS:
-        raise SpecError(f"{where} (question {qid}): kind = {kind!r} must be one of {KINDS}")
+        raise SpecError(f"{at('kind')}: kind = {kind!r} must be one of {KINDS}")
     points = q.get("points")
     if isinstance(points, bool) or not isinstance(points, int | float) or points <= 0:
-        raise SpecError(f"{where} (question {qid}): points = {points!r} must be a positive number")
+        raise SpecError(f"{at('points')}: points = {points!r} must be a positive number")
     functions = q.get("functions", [])
     if kind == "code" and not functions:
-        raise SpecError(f"{where} (question {qid}): a code question must list its functions")
-    _str_list(functions, f"{where} (question {qid}): functions")
+        raise SpecError(f"{at('functions')}: a code question must list its functions")
+    _str_list(functions, f"{at('functions')}: functions")
     names = q.get("answer_names", [])
-    _str_list(names, f"{where} (question {qid}): answer_names")
+    _str_list(names, f"{at('answer_names')}: answer_names")
     rubric = q.get("rubric", [])
     if kind == "text" and not rubric:
-        raise SpecError(f"{where} (question {qid}): a text question needs a rubric")
+        raise SpecError(f"{at(None)}: a text question needs a rubric")
     if not isinstance(rubric, list) or not all(isinstance(r, dict) for r in rubric):
-        raise SpecError(f"{where} (question {qid}): rubric must be a list of tables")
+        raise SpecError(f"{at('rubric')}: rubric must be a list of tables")
     if kind == "text":
         from .checks.text import Rubric
 
-        parsed = Rubric.from_spec(rubric, where=f"{where} (question {qid})")
+        parsed = Rubric.from_spec(rubric, where=at(None))
         if abs(parsed.max_points - float(points)) > 1e-9:
             raise SpecError(
-                f"{where} (question {qid}): its rubric items add up to "
+                f"{at('points')}: its rubric items add up to "
                 f"{parsed.max_points:g} points, the question is worth {points:g}"
             )
     known = {*QUESTION_KEYS, "functions", "answer_names", "rubric"}

@@ -224,3 +224,46 @@ def test_check_points_above_a_question_s_points_name_every_check(
         "assignments/backprop/checks/check_code.py::check_backward_finite_differences (5), "
         "assignments/backprop/checks/check_consistency.py::check_code_matches_own_formulas (0)"
     ) in err, err
+
+
+# --- where a bad value is ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "error"),
+    [
+        (
+            "points = 4",
+            'points = "4"',
+            'points = "4"',
+            "question 2: points = '4' must be a positive",
+        ),
+        (
+            'kind = "symbolic"',
+            'kind = "symbolc"',
+            'kind = "symbolc"',
+            "question 2: kind = 'symbolc' must",
+        ),
+        ('id = "3"', 'id = "2"', 'id = "2"', "duplicate question id '2'"),
+        (
+            'functions = ["sigmoid"]',
+            "functions = []",
+            "functions = []",
+            "question 3: a code question",
+        ),
+        ("call_timeout = ", "call_timeout = 0 #", "[limits]", "limits.call_timeout = 0 must be"),
+    ],
+)
+def test_a_bad_value_is_located_by_question_id_and_line(
+    tmp_path: Path, old: str, new: str, key: str, error: str
+) -> None:
+    course = make_course(tmp_path)
+    path = edit_spec(course, "backprop", old, new)
+    with pytest.raises(SpecError) as info:
+        load_assignment(course, "backprop")
+    message = str(info.value)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    # The duplicate is the second line with that id: the one that repeats it.
+    line = [n for n, text in enumerate(lines, 1) if text.startswith(key)][-1 if "id" in key else 0]
+    assert message.startswith(f"{path}:{line}: {error}"), message
+    assert "questions[" not in message
