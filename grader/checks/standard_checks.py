@@ -134,6 +134,19 @@ def _expected(reference_answers: Mapping[str, Any], qid: str, name: str) -> str:
     return entry
 
 
+MAX_ANSWER = 20_000  # characters: about ten pages, far beyond any answer to a question
+
+
+def _refuse_too_long(ans: Answer) -> None:
+    """Reading and scoring take time that grows with the answer: a huge one goes to review."""
+    if len(ans.text) > MAX_ANSWER:
+        raise Undecided(
+            f"your answer is {len(ans.text):,} characters long; answers over {MAX_ANSWER:,} "
+            "characters are not checked automatically; flagged for review",
+            credit=0.0,
+        )
+
+
 def _missing(q: Question, name: str = "", answers: Answers | None = None) -> CheckFailed:
     for var in (name, f"answer_{q.id}"):
         problem = answers.problems.get(var) if answers is not None and var else None
@@ -168,6 +181,7 @@ def check_text_answer(
     ans = answers.get(q.id)
     if ans is None:
         raise _missing(q, answers=answers)
+    _refuse_too_long(ans)
     result = score_text(ans.text, rubric)
     for detail in to_details(result):
         record.detail(detail)
@@ -199,6 +213,7 @@ def _student_reading(
     ans = answers.get(q.id)
     if ans is None:
         raise _missing(q, name, answers)
+    _refuse_too_long(ans)
     if not name:
         return (read_value(ans.text, table) if ans.from_sympy else read(ans.text, table)), ans
     m = _DERIVATIVE_NAME.match(name)
@@ -302,6 +317,7 @@ def _derivation(
     ans = answers.get(qid)
     if ans is None:
         raise _missing(q, answers=answers)
+    _refuse_too_long(ans)
     _note_source(answers, q, ans)
     start, variable, final = q.extra.get("start"), q.extra.get("variable"), q.extra.get("final")
     if not isinstance(start, str) or not isinstance(variable, str) or not isinstance(final, list):

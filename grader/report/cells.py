@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,11 @@ MAX_TEXT = 20_000  # characters of one text output kept in the report
 MAX_OUTPUTS = 30  # outputs of one cell
 MAX_IMAGE = 2 << 20  # bytes of base64 of one image
 MAX_TRACEBACK_LINES = 80
+# Markdown goes through mistune, whose time grows faster than linearly on some inputs (runs of
+# "$", "[" or "**"): one piece (a cell or a markdown output) longer than this, or any piece
+# once a notebook's total is spent, is shown as plain text instead.
+MAX_MARKDOWN = 20_000  # characters of one piece
+MAX_MARKDOWN_TOTAL = 100_000  # characters of one notebook
 _IMAGE_TYPES = ("image/png", "image/jpeg")
 _ATTACHMENT_TYPES = ("image/png", "image/jpeg", "image/gif")
 _B64 = re.compile(r"[A-Za-z0-9+/=\s]*")
@@ -80,6 +86,7 @@ def _render_clean(sub: Submission, clean: dict[str, Any]) -> tuple[Markup, bool]
 
     from_dict: Any = nbformat.from_dict
     try:
+        _BUDGET.left = MAX_MARKDOWN_TOTAL
         body, _ = _exporter().from_notebook_node(_owned()(from_dict(clean)))
     except Exception as exc:  # nbconvert raises many types on odd input; fall back to text
         return Markup(_plain_cells(sub, f"{type(exc).__name__}: {exc}")), False
@@ -372,6 +379,10 @@ def _renderer_class() -> Any:
     class SafeRenderer(ipython_renderer):  # type: ignore[misc]
         """Raw HTML escaped, harmful link protocols refused, images only from data: URIs."""
 
+        def block_mermaidjs(self, code: str) -> str:
+            # nbconvert's version puts the code into the page unescaped.
+            return f"<pre><code>{escape(code)}</code></pre>\n"
+
         def image(self, text: str, url: str, title: str | None = None) -> str:
             src = url
             if url.startswith("attachment:"):
@@ -386,11 +397,31 @@ def _renderer_class() -> Any:
     return SafeRenderer
 
 
+# What is left of the notebook's markdown budget in the render under way (one per thread).
+_BUDGET = threading.local()
+
+
 @pass_context
 def _markdown_filter(context: Context, source: str) -> str:
+    left = getattr(_BUDGET, "left", MAX_MARKDOWN_TOTAL)
+    if len(source) > min(left, MAX_MARKDOWN):
+        return _plain_markdown(source)
+    _BUDGET.left = left - len(source)
     cell = context.get("cell")
     attachments = cell.get("attachments") if isinstance(cell, dict) else None
     return _markdown(source, attachments if isinstance(attachments, dict) else None)
+
+
+def _plain_markdown(source: str) -> str:
+    why = (
+        f"more than {MAX_MARKDOWN:,} characters"
+        if len(source) > MAX_MARKDOWN
+        else f"the notebook's markdown is over {MAX_MARKDOWN_TOTAL:,} characters"
+    )
+    return (
+        f'<p class="output_note">This markdown ({len(source):,} characters) is shown as plain '
+        f"text: {why}.</p><pre>{escape(_text(source))}</pre>"
+    )
 
 
 def _markdown(source: str, attachments: Mapping[str, Any] | None = None) -> str:
