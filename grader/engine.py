@@ -127,14 +127,21 @@ def load_reference(assignment: Assignment) -> ModuleType | None:
     if path is None:
         return None
     name = f"_grader_reference_{assignment.id.replace('-', '_')}"
+    st = path.stat()
+    stamp = (st.st_mtime_ns, st.st_size)  # an edited reference is loaded again
     cached = sys.modules.get(name)
-    if cached is not None and getattr(cached, "__file__", None) == str(path):
+    if (
+        cached is not None
+        and getattr(cached, "__file__", None) == str(path)
+        and getattr(cached, "_grader_stamp", None) == stamp
+    ):
         return cached
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    module._grader_stamp = stamp  # type: ignore[attr-defined]
     return module
 
 
@@ -217,10 +224,7 @@ class GraderPlugin:
         if report.failed and call is not None and call.excinfo:
             # pytest leaves a module that failed half-way in sys.modules and would take it,
             # without the checks after the error, as the check file next time.
-            path = str(collector.path)
-            for name, module in list(sys.modules.items()):
-                if getattr(module, "__file__", None) == path:
-                    del sys.modules[name]
+            _forget_module(str(collector.path))
             if self.fatal is None:
                 self.fatal = _collection_error(collector, call.excinfo.value)
         return report
@@ -488,6 +492,7 @@ def run_checks(ctx: GradeContext, check_files: Sequence[Path]) -> list[CheckResu
     if not check_files:
         return ctx.results
     args = _pytest_args(check_files)
+    _forget_changed_modules(check_files)
     kept = _kept_session(ctx, check_files, args)
     if kept is not None:
         code, fatal = kept.run(ctx)
@@ -646,6 +651,34 @@ def _drop_kept() -> None:
         kept = _KEPT.pop()
         with contextlib.suppress(Exception):
             kept.close()
+
+
+# The size and modification time of each check file when this process last loaded it.
+_LOADED: dict[str, tuple[int, int]] = {}
+
+
+def _forget_changed_modules(check_files: Sequence[Path]) -> None:
+    """Drop the module of every check file that changed since this process loaded it.
+
+    pytest's importlib mode takes a module it finds in ``sys.modules`` as it is: a long-lived
+    process (the warm server, a notebook kernel running ``check``) would go on grading with a
+    check file's old contents after an instructor edited it.
+    """
+    for path in check_files:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        key, stamp = str(path), (st.st_mtime_ns, st.st_size)
+        if _LOADED.get(key) != stamp:  # changed, or loaded by someone else: load it afresh
+            _forget_module(key)
+        _LOADED[key] = stamp
+
+
+def _forget_module(path: str) -> None:
+    for name, module in list(sys.modules.items()):
+        if getattr(module, "__file__", None) == path:
+            del sys.modules[name]
 
 
 def _kept_session(
