@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -1026,6 +1027,81 @@ def test_near_miss_is_flagged() -> None:
     assert "chain rule" in score.items[0].evidence
 
 
+def _named(concepts: list[Any], names: list[str], **more: Any) -> Rubric:
+    spec = [{"id": "x", "points": 1, "description": "d", "concepts": concepts, "names": names}]
+    return Rubric.from_spec(spec + list(more.values()), where="test")
+
+
+@pytest.mark.parametrize(
+    ("answer", "matched"),
+    [
+        # the name's words do not count, alone or together
+        ("The vanishing gradient problem is when gradients explode.", False),
+        ("The vanishing-gradient problem is when gradients explode.", False),
+        ("The vanishing gradients problem makes training hard.", False),
+        ("This is the problem of vanishing gradients.", False),
+        # the same words outside the name do, also in a sentence that names it
+        ("The gradients vanish.", True),
+        ("Vanishing gradients make training hard.", True),
+        ("In the vanishing gradient problem the gradients vanish.", True),
+        ("The vanishing gradient problem: the gradient vanishes over many steps.", True),
+    ],
+)
+def test_a_names_words_do_not_count(answer: str, matched: bool) -> None:
+    rubric = _named(
+        ["gradient* + vanish*"], ["vanishing gradient* problem*", "problem* of vanishing gradient*"]
+    )
+    assert score_text(answer, rubric).items[0].matched is matched
+
+
+@pytest.mark.parametrize(
+    ("answer", "matched"),
+    [
+        ("A forget gate of 0 erases everything.", True),  # spelled out whole, the name counts
+        ("The forget-gate value 0 erases the cell.", True),
+        ("With f = 0 everything is erased.", True),
+    ],
+)
+def test_a_synonym_that_spells_out_the_whole_name_finds_it(answer: str, matched: bool) -> None:
+    rubric = _named(["forget gate*|f + 0 + eras*"], ["forget gate*"])
+    assert score_text(answer, rubric).items[0].matched is matched
+
+
+@pytest.mark.parametrize(
+    ("synonym", "answer", "matched"),
+    [
+        ("vanishing gradient*", "Vanishing gradients slow training down.", True),
+        ("vanishing gradient*", "The vanishing gradient problem slows training down.", False),
+        ("vanishing gradient problem", "The vanishing gradient problem slows it down.", True),
+        ("vanishing gradient problem in rnn", "The vanishing gradient problem in RNNs.", True),
+    ],
+)
+def test_part_of_a_name_is_not_the_name(synonym: str, answer: str, matched: bool) -> None:
+    rubric = _named([synonym], ["vanishing gradient* problem*"])
+    assert score_text(answer, rubric).items[0].matched is matched
+
+
+def test_names_belong_to_their_item() -> None:
+    other = {"id": "y", "points": 1, "description": "d", "concepts": ["forget* + 0"]}
+    rubric = _named(["forget* + 0"], ["forget gate*"], other=other)
+    score = score_text("The forget gate is 0.", rubric)
+    assert [item.matched for item in score.items] == [False, True]
+    assert rubric.items[0].names == ("forget gate*",) and rubric.items[1].names == ()
+
+
+def test_the_authoring_guide_example_loads() -> None:
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "authoring.md").read_text()
+    block = re.search(r"```toml\n(\s*)\[\[questions\.rubric\]\].*?```", guide, re.DOTALL)
+    assert block is not None
+    text = re.sub(rf"(?m)^{block[1]}", "", block[0].removeprefix("```toml").removesuffix("```"))
+    rubric = Rubric.from_spec(tomllib.loads(text)["questions"]["rubric"], where="authoring.md")
+    assert rubric.items[0].names
+    wrong = "The vanishing gradient problem is when gradients explode, multiplying many factors."
+    right = "The vanishing gradient problem: multiplying many Jacobians makes the gradient shrink."
+    assert score_text(wrong, rubric).score == 0.0
+    assert score_text(right, rubric).score == 1.0
+
+
 # --- loading rubrics ------------------------------------------------------------------------
 
 
@@ -1056,6 +1132,12 @@ def _spec(**changes: Any) -> list[dict[str, Any]]:
         (_spec(need=2), r"need must be a whole number from 1 to 1 .*, got 2"),
         (_spec(need=1.5), r"need must be a whole number .*, got 1.5"),
         (_spec(weight=2), r"unknown keys \['weight'\]"),
+        (_spec(names="forget gate"), r"names must be a list of phrases, got 'forget gate'"),
+        (_spec(names=["forget gate", 3]), r"name 3: a name must be text"),
+        (_spec(names=["forget"]), r"name 'forget': a name must have at least two words"),
+        (_spec(names=["forget gate|f gate"]), r"name 'forget gate\|f gate': a name is one phrase"),
+        (_spec(names=["$$ ()"]), r"name '\$\$ \(\)': nothing left to match"),
+        (_spec(names=["for*get gate"]), r"'\*' may only end a word"),
         (_spec() + _spec(), r"rubric item ids must be unique, repeated: \['cost'\]"),
     ],
 )
@@ -1076,6 +1158,8 @@ def test_dataclasses_validate_when_built_in_python() -> None:
         RubricItem(id="i", description="d", points=1, concepts=(concept,), need=3)
     with pytest.raises(SpecError, match="at least one item"):
         Rubric(items=())
+    with pytest.raises(SpecError, match=r"item 'i', name 'gate': a name must have at least two"):
+        RubricItem(id="i", description="d", points=1, concepts=(concept,), names=("gate",))
 
 
 # --- properties -----------------------------------------------------------------------------

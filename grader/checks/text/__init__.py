@@ -31,6 +31,12 @@ How an instructor writes a rubric (in an assignment's TOML spec)::
   ``rnn``), and maths: ``XᵀX``, ``X^T X``, ``X'X``, ``X.T @ X``; ``(XᵀX)⁻¹``; ``O(p³)``/
   ``O(p^3)``; ``f_t ≈ 1``; ``∂c_t/∂c_{t−1}``; Greek letters by name. Write a formula in a
   synonym the way a student would.
+- An item's optional ``names`` (``names = ["vanishing gradient* problem", "forget gate*"]``)
+  are phrases that *name* something, written like synonyms, at least two words each. Where a
+  name occurs in an answer, its words count for the item only through a synonym that spells out
+  the whole name: ``vanish*`` does not find "vanishing" in "the vanishing gradient problem is
+  when gradients explode", nor ``forget*`` the gate's name, while a synonym ``forget gate``
+  still does. Names belong to their item; other items read the same words as usual.
 - A negation (not, no, never, without, instead of, …) at most two content words before a
   matched word, in the same clause, makes the match not count and flags the item for review.
   To require a negative statement, put the negation in the phrasing: ``"not|non + invertible"``

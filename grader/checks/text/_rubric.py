@@ -21,7 +21,7 @@ from ._reading import Token, normalise, tokenize
 __all__ = ["Concept", "PatternWord", "Rubric", "RubricItem", "compile_synonym", "parse_phrasing"]
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_ITEM_KEYS = frozenset({"id", "description", "points", "concepts", "need"})
+_ITEM_KEYS = frozenset({"id", "description", "points", "concepts", "need", "names"})
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,11 @@ class Concept:
 class RubricItem:
     """One scored statement of a rubric: matched when ``required`` of its concepts are found.
 
-    ``need`` is how many concepts must be found; 0 (the default) means all of them.
+    ``need`` is how many concepts must be found; 0 (the default) means all of them. ``names``
+    are phrases that name something ("vanishing gradient problem", "forget gate"): where one
+    occurs in an answer, its words match only a synonym that spells out the whole name, so the
+    name of the problem does not say that gradients vanish, nor the gate's name that anything
+    is forgotten.
     """
 
     id: str
@@ -129,10 +133,15 @@ class RubricItem:
     points: float
     concepts: tuple[Concept, ...]
     need: int = 0
+    names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.concepts:
             raise SpecError(f"rubric item {self.id!r} has no concepts")
+        for name in self.names:
+            problem = _name_problem(name)
+            if problem:
+                raise SpecError(f"rubric item {self.id!r}, name {name!r}: {problem}")
         if not 0 <= self.need <= len(self.concepts):
             raise SpecError(
                 f"rubric item {self.id!r}: need={self.need} must be 0 (all) or between 1 and "
@@ -144,6 +153,22 @@ class RubricItem:
     @property
     def required(self) -> int:
         return self.need or len(self.concepts)
+
+
+def _name_problem(name: object) -> str:
+    """Why ``name`` cannot be one of an item's ``names`` ("" when it can)."""
+    if not isinstance(name, str):
+        return "a name must be text"
+    if "|" in name or "+" in name:
+        return "a name is one phrase: write each name as its own string, without '|' or '+'"
+    try:
+        words = compile_synonym(name)
+    except ValueError as exc:
+        return str(exc)
+    if len(words) < 2:
+        # A one-word name would only ever meet synonyms that are that word: it changes nothing.
+        return "a name must have at least two words (a single word is just a synonym)"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -212,6 +237,7 @@ def _item_from_spec(raw: Any, index: int, where: str) -> RubricItem:
         _concept_from_spec(c, f"{item_id}.{k}", f"{label}, concept {k}")
         for k, c in enumerate(concepts_raw, 1)
     )
+    names = _names_from_spec(raw.get("names", []), label)
     need = raw.get("need", len(concepts))
     if isinstance(need, bool) or not isinstance(need, int) or not 1 <= need <= len(concepts):
         raise SpecError(
@@ -224,7 +250,18 @@ def _item_from_spec(raw: Any, index: int, where: str) -> RubricItem:
         points=float(points),
         concepts=concepts,
         need=need,
+        names=names,
     )
+
+
+def _names_from_spec(raw: Any, label: str) -> tuple[str, ...]:
+    if isinstance(raw, str) or not isinstance(raw, Sequence):
+        raise SpecError(f"{label}: names must be a list of phrases, got {_show(raw)}")
+    for name in raw:
+        problem = _name_problem(name)
+        if problem:
+            raise SpecError(f"{label}: name {_show(name)}: {problem}")
+    return tuple(name.strip() for name in raw)
 
 
 def _concept_from_spec(raw: Any, concept_id: str, label: str) -> Concept:

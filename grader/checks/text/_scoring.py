@@ -124,8 +124,11 @@ def _score_text(answer: str, rubric: Rubric) -> TextScore:
         return TextScore(items, 0.0, rubric.max_points, False, ("No answer was given.",))
 
     sentences = read_answer(answer)
-    concepts = [c for item in rubric.items for c in item.concepts]
-    table = [[_place_concept(c, s, n) for n, s in enumerate(sentences)] for c in concepts]
+    table: list[list[_Hit | None]] = []  # one row per concept of every item, in order
+    for item in rubric.items:
+        names = [_names_in(item.names, s) for s in sentences]
+        for concept in item.concepts:
+            table.append([_place_concept(concept, s, n, names[n]) for n, s in enumerate(sentences)])
     listy = _keyword_sentences(sentences, table)
 
     results: list[ItemScore] = []
@@ -306,11 +309,25 @@ def _function_share(words: Iterable[str]) -> float:
 # --- finding a concept in a sentence --------------------------------------------------------
 
 
-def _place_concept(concept: Concept, sentence: Sentence, index: int) -> _Hit | None:
-    """The best way ``concept`` occurs in ``sentence``: clean, negated, half said, or not."""
+def _names_in(names: tuple[str, ...], sentence: Sentence) -> tuple[frozenset[int], ...]:
+    """The positions of each occurrence of an item's ``names`` in ``sentence``."""
+    return tuple(
+        frozenset(occurrence)
+        for name in names
+        for occurrence in _find(compile_synonym(name), sentence)
+    )
+
+
+def _place_concept(
+    concept: Concept, sentence: Sentence, index: int, names: tuple[frozenset[int], ...] = ()
+) -> _Hit | None:
+    """The best way ``concept`` occurs in ``sentence``: clean, negated, half said, or not.
+
+    ``names`` are where the item's names occur: their words only count for a synonym that
+    spells out the whole name."""
     best: _Hit | None = None
     for phrasing in concept.phrasings:
-        hit = _place_phrasing(phrasing, sentence, index)
+        hit = _place_phrasing(phrasing, sentence, index, names)
         if hit is not None and (best is None or _rank(hit) < _rank(best)):
             best = hit
     return best
@@ -321,9 +338,12 @@ def _rank(hit: _Hit) -> tuple[int, bool]:
 
 
 def _place_phrasing(
-    phrasing: tuple[tuple[str, ...], ...], sentence: Sentence, index: int
+    phrasing: tuple[tuple[str, ...], ...],
+    sentence: Sentence,
+    index: int,
+    names: tuple[frozenset[int], ...] = (),
 ) -> _Hit | None:
-    occurrences = [_term_occurrences(term, sentence) for term in phrasing]
+    occurrences = [_term_occurrences(term, sentence, names) for term in phrasing]
     present = sum(1 for o in occurrences if o)
     if present < len(phrasing):
         # One word of a two-word phrasing says little; two of three is worth a second look.
@@ -377,12 +397,21 @@ def _reach(sentence: Sentence, positions: range) -> Iterable[int]:
                 return
 
 
-def _term_occurrences(term: tuple[str, ...], sentence: Sentence) -> list[tuple[int, ...]]:
+def _term_occurrences(
+    term: tuple[str, ...], sentence: Sentence, names: tuple[frozenset[int], ...] = ()
+) -> list[tuple[int, ...]]:
     found: dict[tuple[int, ...], None] = {}
     for synonym in term:
         for occurrence in _find(compile_synonym(synonym), sentence):
-            found[occurrence] = None
+            if not any(_inside_name(occurrence, name) for name in names):
+                found[occurrence] = None
     return list(found)
+
+
+def _inside_name(occurrence: tuple[int, ...], name: frozenset[int]) -> bool:
+    """Whether a synonym found at ``occurrence`` uses some of a name's words without spelling
+    out the whole name ("vanish*" in "vanishing gradient problem"), which does not count."""
+    return not name.isdisjoint(occurrence) and not name <= set(occurrence)
 
 
 def _find(pattern: tuple[PatternWord, ...], sentence: Sentence) -> list[tuple[int, ...]]:
