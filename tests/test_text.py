@@ -294,9 +294,23 @@ RUBRICS: dict[str, list[dict[str, Any]]] = {
                 "backpropagation through time multiplies many factors/Jacobians, so gradients "
                 "shrink exponentially with distance"
             ),
+            "names": [
+                "vanishing gradient* problem*",
+                "vanishing gradient* issue*",
+                "problem* of vanishing gradient*",
+            ],
             "concepts": [
-                "gradient*|error*|signal* + vanish*|shrink*|decreas*|decay*|diminish*|small*|"
-                "tiny|disappear*|0|fall*|drop|die|weaken*",
+                [
+                    "gradient*|error*|signal* + vanish*|shrink*|decreas*|decay*|diminish*|tiny|"
+                    "disappear*|0|fall*|drop|die|weaken*|becom* small*|get* small*|"
+                    "grow* small*|turn* small*|is small*|are small*|too small|very small|"
+                    "really small|extremely small|vanishingly small|exponentially small*|"
+                    "small* and small*",
+                    "gradient*|error*|signal* + multipl*|product*|times|scal* + small* factor*|"
+                    "small* number*|small* value*|small* weight*|small* jacobian*|"
+                    "small* derivativ*|small* term*|small* eigenvalue*|less than 1|"
+                    "smaller than 1|below 1",
+                ],
                 [
                     "multipl*|product*|repeat*|many|chain*|successiv* + factor*|jacobian*|"
                     "matri*|step*|derivativ*|weight*|term*|layer*|time*",

@@ -6,6 +6,7 @@ fails when either the scorer or the rubric it is about goes wrong.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from grader.assignment import load_assignment
 from grader.checks.text import Rubric, TextScore, score_text
 from grader.checks.text._reading import normalise
+from grader.submission import find_markdown_answer, read_submission
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -204,4 +206,89 @@ def test_exploding_gradients_are_not_the_vanishing_product(
     ],
 )
 def test_a_vanishing_product_said_right_still_scores(answer: str, rnn: dict[str, Rubric]) -> None:
+    assert _points(score_text(answer, rnn["1b"]))["product"] == 1.0
+
+
+# -- 4. a name is not what it names; loose words say only what they say ------------------------
+
+# The items tightened below, by question, with the answers on file that must keep earning them.
+TIGHTENED = [("1b", "product"), ("1c", "additive"), ("2a", "struggles"), ("2b", "forget-zero")]
+
+
+def _answers_on_file(qid: str) -> dict[str, str]:
+    """The reference answer, the sample notebooks' answers and test_text's seed and paraphrase."""
+    from test_text import GOOD, SEED
+
+    reference = tomllib.loads((ROOT / "solutions" / "rnn-lstm" / "answers.toml").read_text())
+    out = {"reference": reference["answers"][qid]}
+    for stem in ("correct_vectorised", "seed_student"):
+        notebook = read_submission(ROOT / "student_submissions" / "rnn-lstm" / f"{stem}.ipynb")
+        found = find_markdown_answer(notebook.cells, qid)
+        assert found is not None, (stem, qid)
+        out[stem] = found.text
+    out["seed"] = SEED[f"rnn-lstm {qid}"]
+    out["paraphrase"] = GOOD[f"rnn-lstm {qid}"]
+    return out
+
+
+@pytest.mark.parametrize(("qid", "item"), TIGHTENED)
+def test_the_answers_on_file_still_earn_the_tightened_items(
+    qid: str, item: str, rnn: dict[str, Rubric]
+) -> None:
+    from test_text import SEED_MATCHED
+
+    full = next(i.points for i in rnn[qid].items if i.id == item)
+    seed_earns = item in SEED_MATCHED[f"rnn-lstm {qid}"]
+    for source, answer in _answers_on_file(qid).items():
+        expected = full if seed_earns or source not in {"seed", "seed_student"} else 0.0
+        assert _points(score_text(answer, rnn[qid]))[item] == expected, source
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The vanishing gradient problem is when gradients explode.",
+        "The vanishing gradient problem is when gradients explode over many time steps.",
+        "The vanishing-gradient problem means gradients grow exponentially over many steps.",
+        "The vanishing gradient problem happens when many factors are multiplied.",
+        "The vanishing gradients problem is caused by multiplying many weight matrices.",
+        "The problem of vanishing gradients appears when many Jacobians are multiplied.",
+    ],
+)
+def test_the_problems_name_is_not_a_shrinking_gradient(answer: str, rnn: dict[str, Rubric]) -> None:
+    assert _points(score_text(answer, rnn["1b"]))["product"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Even small gradients grow exponentially when multiplied over many steps.",
+        "Small gradients become exponentially large after many multiplications.",
+        "A small change in the weights makes the gradient explode after multiplying many matrices.",
+        "With a small learning rate the gradient still explodes after many time steps.",
+        "Small errors in the gradient add up over many time steps and explode exponentially.",
+    ],
+)
+def test_small_as_an_adjective_is_not_a_shrinking_gradient(
+    answer: str, rnn: dict[str, Rubric]
+) -> None:
+    assert _points(score_text(answer, rnn["1b"]))["product"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The vanishing gradient problem: the gradient shrinks exponentially over many time steps.",
+        "In the vanishing gradient problem the gradients vanish as many Jacobians are multiplied.",
+        "The gradient is multiplied by many factors smaller than one.",
+        "The gradient is multiplied by many small factors.",
+        "The gradients become exponentially small as they are passed back over many time steps.",
+        "The gradient becomes smaller and smaller as it is multiplied by the same weight matrix at "
+        "every step.",
+        "After many time steps the gradient gets so small that the early layers stop learning.",
+        "The gradient is too small after being multiplied over many steps.",
+        "The gradients get very small because BPTT multiplies them by many Jacobians.",
+    ],
+)
+def test_a_shrinking_gradient_said_right_still_scores(answer: str, rnn: dict[str, Rubric]) -> None:
     assert _points(score_text(answer, rnn["1b"]))["product"] == 1.0
