@@ -357,15 +357,22 @@ RUBRICS: dict[str, list[dict[str, Any]]] = {
             "description": (
                 "the cell state is updated additively, giving gradients a path that does not shrink"
             ),
+            "names": [
+                "vanishing gradient* problem*",
+                "vanishing gradient* issue*",
+                "problem* of vanishing gradient*",
+            ],
             "concepts": [
                 [
-                    "cell|memory + additiv*|sum|summation|plus|linear*|increment*|add* to|"
+                    "cell|memory + additiv*|sum|summation|linear*|increment*|add* to|"
                     "updat* by add*|by addition|through addition|via addition|add* information|"
                     "add* value*|add* candidate*|add* new information|add* new value*|"
                     "add* new candidate*",
+                    "cell|memory + plus + old|previous|prior|last|earlier",
                     "gradient*|error* + path|highway|shortcut|carousel|uninterrupt*|unchanged|"
-                    "constant|preserv*|intact|flow*|pass*|travel*|not shrink*|not vanish*|"
-                    "not decay*|without shrink*|without vanish*|without decay*",
+                    "constant|preserv*|intact|undiminish*|unimpeded|unhindered|freely|"
+                    "not shrink*|not vanish*|not decay*|without shrink*|without vanish*|"
+                    "without decay*",
                     "constant error carousel",
                 ],
             ],

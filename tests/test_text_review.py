@@ -292,3 +292,39 @@ def test_small_as_an_adjective_is_not_a_shrinking_gradient(
 )
 def test_a_shrinking_gradient_said_right_still_scores(answer: str, rnn: dict[str, Rubric]) -> None:
     assert _points(score_text(answer, rnn["1b"]))["product"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The gates control the gradient flow.",
+        "The gates control the gradient flow in the memory cell.",
+        "The gates regulate how the gradient passes through the network.",
+        "The error travels through the gates.",
+        "LSTMs solve the vanishing gradient problem with gates that control the gradient flow.",
+        "An LSTM doesn't have the vanishing gradient problem because its gates control the cell.",
+        "The LSTM has no vanishing gradient problem, since its memory cell is protected by gates.",
+        "An LSTM has a memory cell plus three gates.",
+    ],
+)
+def test_gradient_flow_and_the_problems_name_are_not_an_additive_path(
+    answer: str, rnn: dict[str, Rubric]
+) -> None:
+    assert _points(score_text(answer, rnn["1c"]))["additive"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The new cell state is the old one plus the gated candidate.",
+        "c_t is f_t times the previous cell state plus i_t times g_t.",
+        "The gradient flows freely along the cell state.",
+        "The gradient flows back through the cell state without vanishing.",
+        "Along the cell state the gradient passes back unchanged.",
+        "Because of the additive cell update the vanishing gradient problem is avoided.",
+        "The cell state is updated additively, so the LSTM avoids the vanishing gradient problem.",
+        "The cell state acts as a constant error carousel.",
+    ],
+)
+def test_an_additive_path_said_right_still_scores(answer: str, rnn: dict[str, Rubric]) -> None:
+    assert _points(score_text(answer, rnn["1c"]))["additive"] == 1.0
