@@ -135,6 +135,22 @@ class _MathML(MathMLPresentationPrinter):  # type: ignore[misc]
         fraction.appendChild(partial(expr.denominator))
         return fraction
 
+    def _print_Gradient(self, expr: Any) -> Any:
+        fraction = self.dom.createElement("mfrac")
+        fraction.appendChild(self._operator("∂"))
+        below = self.dom.createElement("mrow")
+        below.appendChild(self._operator("∂"))
+        below.appendChild(self._print(expr.variable))
+        fraction.appendChild(below)
+        row = self.dom.createElement("mrow")
+        row.appendChild(fraction)
+        row.appendChild(self._l_paren())
+        row.appendChild(self._print(expr.operand))
+        row.appendChild(self._r_paren())
+        return row
+
+    _print_MatrixGradient = _print_Gradient
+
     def _operator(self, text: str) -> Any:
         element = self.dom.createElement("mo")
         element.appendChild(self.dom.createTextNode(text))

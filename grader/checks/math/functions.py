@@ -1,4 +1,5 @@
-"""SymPy function classes the maths reader builds: σ, a 1×1-matrix-as-scalar, derivative labels.
+"""SymPy classes the maths reader builds: σ, a 1×1-matrix-as-scalar, derivative labels and the
+differentiation operator applied to an expression.
 
 These are plain SymPy classes with their own printers, so an answer is echoed the way it was
 read. Nothing here reads text or evaluates numbers; numeric values live in ``numeric.py``.
@@ -10,8 +11,9 @@ from typing import Any
 
 import sympy
 from sympy.matrices.expressions.matadd import MatAdd
+from sympy.matrices.expressions.matexpr import MatrixExpr
 
-__all__ = ["Deriv", "OneByOne", "sigma"]
+__all__ = ["Deriv", "Gradient", "MatrixGradient", "OneByOne", "gradient", "is_gradient", "sigma"]
 
 
 class sigma(sympy.Function):  # type: ignore[misc]  # SymPy is untyped
@@ -98,3 +100,60 @@ class Deriv(sympy.Function):  # type: ignore[misc]
         if self.denominator is None:
             return rf"\nabla {num}"
         return rf"\frac{{\partial {num}}}{{\partial {printer._print(self.denominator)}}}"
+
+
+class _Applied:
+    """What the two gradient classes share: ``args`` are (operand, variable)."""
+
+    args: tuple[Any, ...]
+
+    @property
+    def operand(self) -> Any:
+        return self.args[0]
+
+    @property
+    def variable(self) -> Any:
+        return self.args[1]
+
+    def _sympystr(self, printer: Any) -> str:
+        return f"d/d{printer._print(self.variable)}({printer._print(self.operand)})"
+
+    def _latex(self, printer: Any) -> str:
+        variable = printer._print(self.variable)
+        operand = printer._print(self.operand)
+        return rf"\frac{{\partial}}{{\partial {variable}}}\left({operand}\right)"
+
+
+class Gradient(_Applied, sympy.Function):  # type: ignore[misc]
+    """∂/∂w (f) for a scalar variable w: the derivative of ``operand``, itself a scalar.
+
+    Unlike :class:`Deriv` it has a value: ``numeric`` differentiates the operand at each point.
+    """
+
+    nargs = 2
+    is_commutative = True
+
+
+class MatrixGradient(_Applied, MatrixExpr):  # type: ignore[misc]
+    """∇_β f for a vector variable β: the gradient of the scalar ``operand``, shaped like β."""
+
+    def __new__(cls, operand: Any, variable: Any) -> Any:
+        return sympy.Basic.__new__(cls, operand, variable)
+
+    @property
+    def shape(self) -> tuple[Any, Any]:
+        rows, cols = self.args[1].shape
+        return (rows, cols)
+
+
+def gradient(operand: Any, variable: Any) -> Any:
+    """The derivative operator applied to ``operand``: a matrix expression for a vector
+    variable, a scalar for a scalar one."""
+    if isinstance(variable, MatrixExpr):
+        return MatrixGradient(operand, variable)
+    return Gradient(operand, variable)
+
+
+def is_gradient(expr: Any) -> bool:
+    """Does ``expr`` hold a derivative operator applied to an expression?"""
+    return bool(expr.has(Gradient, MatrixGradient))

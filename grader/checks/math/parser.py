@@ -23,7 +23,7 @@ from grader.checks.math._grammar import ParseFailure, Parser
 from grader.checks.math._lexer import LexError, Token, tokenize
 from grader.checks.math._markdown import formula_segments
 from grader.checks.math._printing import mathml, plain
-from grader.checks.math.functions import Deriv
+from grader.checks.math.functions import Deriv, Gradient, MatrixGradient
 from grader.checks.math.shapes import IDENTITY_SIZE
 from grader.checks.math.symbols import SymbolTable
 from grader.errors import CheckProblem
@@ -291,7 +291,7 @@ def read_sides(text: str, table: SymbolTable, *, value_mode: bool = False) -> li
 
 
 def _judged_side_problem(value: Any) -> str | None:
-    derivs = sorted(value.atoms(Deriv), key=str)
+    derivs = sorted(value.atoms(Deriv, Gradient, MatrixGradient), key=str)
     if derivs:
         return (
             f"the answer still contains {plain(derivs[0])}; write it out in the question's symbols"

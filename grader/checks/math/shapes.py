@@ -13,7 +13,7 @@ import sympy
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from grader.checks.math._printing import plain
-from grader.checks.math.functions import Deriv, OneByOne
+from grader.checks.math.functions import Deriv, Gradient, MatrixGradient, OneByOne
 from grader.errors import CheckProblem
 
 __all__ = [
@@ -87,6 +87,14 @@ def _shape(expr: Any, cache: dict[Any, Shape]) -> Shape:
                 f"uses {_printed(expr.args[0])}, {describe_shape(inner)}, where a scalar belongs"
             )
         return None
+    if isinstance(expr, Gradient | MatrixGradient):
+        inner = raw_shape(expr.operand, cache)
+        if not _is_scalar_shape(inner):
+            raise ShapeError(
+                f"differentiates {_printed(expr.operand)}, {describe_shape(inner)}: only the "
+                "derivative of a scalar is taken here"
+            )
+        return raw_shape(expr.variable, cache)
     if isinstance(expr, Deriv):
         den = expr.denominator
         return den.shape if isinstance(den, MatrixExpr) else None
