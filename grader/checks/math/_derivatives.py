@@ -1,8 +1,14 @@
-"""Recognises derivative notation: ∂L/∂w2, dL/dw2, dL_dw2, \\frac{∂L}{∂w_2}, ∇_β J.
+"""Recognises derivative notation: ∂L/∂w2, dL/dw2, dL_dw2, \\frac{∂L}{∂w_2}, ∇_β J, ∂/∂β (…).
 
-Each becomes a :class:`Deriv` label, which says *which* derivative a left-hand side names; it
-is never evaluated. A pattern that does not match leaves the parser where it was, so the
-same text is then read as an ordinary formula. Used only by ``_grammar``.
+A derivative of a name (∂L/∂w2, ∇_β J(β)) becomes a :class:`Deriv` label, which says *which*
+derivative a left-hand side names; it is never evaluated. An operator with its variable
+(``\\frac{\\partial}{\\partial\\beta}``, ``\\nabla_\\beta``, ``\\partial_\\beta``, ``d/d\\beta``)
+followed by an expression is that expression's derivative (:func:`gradient`), which has a
+value: the operand is the product term after the operator (a bracketed group, ``\\frac12(…)``
+or ``βᵀXᵀXβ``), so ``∂/∂β a + ∂/∂β b`` differentiates each term. A pattern that does not match
+leaves the parser where it was, so the same text is then read as an ordinary formula; once an
+operator is recognised, a failure inside its operand is reported as it is. Used only by
+``_grammar``.
 """
 
 from __future__ import annotations
@@ -13,12 +19,20 @@ import sympy
 
 from grader.checks.math._cursor import ParseFailure
 from grader.checks.math._lexer import Token
-from grader.checks.math.functions import Deriv
+from grader.checks.math.functions import Deriv, gradient
 
 if TYPE_CHECKING:
     from grader.checks.math._names import NameReader as Parser
 
 __all__ = ["derivative_from_command", "derivative_from_name"]
+
+# After a name, these end the operand: ∇_β J(β) = …, ∂/∂β L + …, ∂/∂z L · ∂z/∂w.
+_TERM_ENDS = frozenset({"=", "+", "-", ")", "]", "}", "*", "·", "@", "/", ",", "⇒", "‖", "|"})
+
+
+class _OperandFailure(ParseFailure):
+    """A failure inside the operand of a recognised operator: not a reason to read the
+    operator as something else, so it is passed on unchanged."""
 
 
 def _numerator(parser: Parser, key: str) -> Any | None:
@@ -95,6 +109,14 @@ def derivative_from_name(parser: Parser, token: Token, key: str) -> Any | None:
     if parser.table.lookup_key(key) is not None or not key.startswith("d"):
         return None
     start = parser.pos
+    if key == "d" and parser.at("/"):  # d/dβ (…): the operator
+        parser.advance()
+        den_key = _differential(parser)
+        variable = _denominator(parser, den_key) if den_key else None
+        if variable is not None:
+            return _applied(parser, variable)
+        parser.pos = start
+        return None
     if key == "d":
         num_key = _name_with_subscripts(parser)
     else:
@@ -128,6 +150,8 @@ def derivative_from_command(parser: Parser) -> Any | None:
             result = _inline(parser)
         else:
             result = _nabla(parser)
+    except _OperandFailure:
+        raise
     except ParseFailure:
         result = None  # a mismatch only means this is not derivative notation
     if result is None:
@@ -173,8 +197,8 @@ def _frac(parser: Parser) -> Any | None:
     denominator = _denominator(parser, den_key) if den_key else None
     if denominator is None:
         return None
-    if isinstance(numerator, str):  # \frac{\partial}{\partial β} J(β)
-        return _make(parser, _operand(parser), denominator)
+    if isinstance(numerator, str):  # \frac{\partial}{\partial β} J(β) or … (βᵀXᵀXβ)
+        return _applied(parser, denominator)
     return _make(parser, numerator, denominator)
 
 
@@ -190,7 +214,47 @@ def _operand(parser: Parser) -> Any:
     return parser.postfix()
 
 
+def _applied(parser: Parser, variable: Any) -> Any:
+    """After an operator in ``variable``: the label of a name (∇_β J(β), ∂/∂z L) when the
+    name stands alone, else the derivative of the product term that follows."""
+    if parser.peek().kind == "name":
+        start = parser.pos
+        key = _name_with_subscripts(parser)
+        symbol = _numerator(parser, key) if key else None
+        if symbol is not None:
+            _skip_call(parser)
+            token = parser.peek()
+            if token.kind == "end" or (token.kind == "op" and token.value in _TERM_ENDS):
+                return _make(parser, symbol, variable)
+        parser.pos = start
+    try:
+        parser.enter()
+        try:
+            operand = parser.signed_product()
+        finally:
+            parser.depth -= 1
+    except _OperandFailure:
+        raise
+    except ParseFailure as exc:
+        raise _OperandFailure(exc.message, exc.position) from exc
+    return gradient(operand, variable)
+
+
+def _subscript_variable(parser: Parser) -> Any | None:
+    """``_β`` or ``_{β}`` after ∇ or ∂: the declared variable, or None."""
+    parser.advance()
+    return _denominator(parser, parser.subscript())
+
+
 def _inline(parser: Parser) -> Any | None:
+    if parser.at("_"):  # \partial_β (…)
+        variable = _subscript_variable(parser)
+        return None if variable is None else _applied(parser, variable)
+    if parser.at("/"):  # ∂/∂β (…)
+        parser.advance()
+        den_key = _differential(parser)
+        variable = _denominator(parser, den_key) if den_key else None
+        return None if variable is None else _applied(parser, variable)
     key = _name_with_subscripts(parser)
     numerator = _numerator(parser, key) if key else None
     _skip_call(parser)
@@ -203,12 +267,7 @@ def _inline(parser: Parser) -> Any | None:
 
 
 def _nabla(parser: Parser) -> Any | None:
-    denominator = None
     if parser.at("_"):
-        parser.advance()
-        key = parser.subscript()
-        denominator = _denominator(parser, key)
-        if denominator is None:
-            return None
-    operand = _operand(parser)
-    return Deriv(operand) if denominator is None else _make(parser, operand, denominator)
+        variable = _subscript_variable(parser)
+        return None if variable is None else _applied(parser, variable)
+    return Deriv(_operand(parser))  # ∇J: the variable is the question's

@@ -30,6 +30,9 @@ class NameReader(Cursor):
     def side(self) -> Any:
         raise NotImplementedError
 
+    def signed_product(self) -> Any:
+        raise NotImplementedError
+
     def postfix(self) -> Any:
         raise NotImplementedError
 
