@@ -4,9 +4,14 @@ Valid moves: an expression equal to the previous one (same value and shape at ev
 instantiation); the gradient of the objective with respect to the question's variable;
 setting the gradient to zero; rearranging or solving an equation (the new equation has the
 same solutions, found numerically with random tall matrices). A true side identity such as
-``yᵀXβ = (yᵀXβ)ᵀ = βᵀXᵀy`` is an aside and does not break the chain. After an invalid step
-the next one is judged against both the invalid line and the last valid one, so one mistake
-is named once. The final answer is judged on its own. Nothing here simplifies symbolically.
+``yᵀXβ = (yᵀXβ)ᵀ = βᵀXᵀy`` is an aside and does not break the chain. A differentiation
+operator applied to an expression (``∂/∂β(βᵀXᵀXβ)``, ``∇_β ½(…)``) has the value of that
+expression's gradient (central differences at the same random points); a line stating such
+a derivative (``∂/∂β(βᵀXᵀXβ) = 2XᵀXβ``) is an aside when it is true and invalid when it is
+not, and a label (``∂J/∂β``) means the gradient only when it names the objective. After an
+invalid step the next one is judged against both the invalid line and the last valid one, so
+one mistake is named once. The final answer is judged on its own. Nothing here simplifies
+symbolically.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from grader.checks.math.equivalence import (
     equivalent,
     is_zero_literal,
 )
-from grader.checks.math.functions import Deriv
+from grader.checks.math.functions import Deriv, Gradient, MatrixGradient, is_gradient
 from grader.checks.math.parser import ReadError, Reading, read, read_chain
 from grader.checks.math.shapes import Shape, ShapeError, describe_shape, raw_shape
 from grader.checks.math.symbols import SymbolTable
@@ -96,10 +101,25 @@ def _same_shape(a: Any, b: Any) -> bool:
     return (_scalar_shape(a) and _scalar_shape(b)) or a == b
 
 
+def _jacobian(expr: Any) -> Any | None:
+    """A derivative in ``expr`` of something that is not a scalar, or None."""
+    for found in expr.atoms(Gradient, MatrixGradient):
+        try:
+            shape = raw_shape(found.operand)
+        except ShapeError:
+            continue  # reported as the shape error it is
+        if not _scalar_shape(shape):
+            return found
+    return None
+
+
 class _Checker:
-    def __init__(self, table: SymbolTable, variable: Any, objective: Any, seed: int) -> None:
+    def __init__(
+        self, table: SymbolTable, variable: Any, objective: Any, seed: int, name: str | None = None
+    ) -> None:
         self.table = table
         self.variable = variable
+        self.objective_name = name
         self.moves = Moves(table, variable, seed=seed)
         self.variable_shape = raw_shape(variable)
         self.objective = _State("objective", self.moves.value_of(objective), objective, None)
@@ -122,8 +142,17 @@ class _Checker:
         return out
 
     def is_gradient_label(self, side: _Side) -> bool:
-        den = side.written.denominator
-        return den is None or den == self.variable
+        """Does the label name the objective's gradient (∂J/∂β, ∇J, ∂L/∂β), not ∂y/∂β?"""
+        label = side.written
+        if label.denominator is not None and label.denominator != self.variable:
+            return False
+        name = getattr(label.numerator, "name", None)
+        if not isinstance(name, str):
+            return False  # ∇ of an expression without its variable
+        if name == self.objective_name:
+            return True
+        spec = self.table.lookup(name)
+        return spec is None or spec.kind == "function"  # a loss the question does not declare
 
     def where(self, outcome: Outcome, *exprs: Any) -> str:
         if outcome.where is None:
@@ -220,8 +249,69 @@ class _Checker:
             return right.expr
         return build.add([left.expr, build.negate(right.expr)])
 
+    def derivative_identity(self, exprs: list[_Side], state: _State) -> _Result | None:
+        """A line stating a derivative (∂/∂β(βᵀXᵀXβ) = 2XᵀXβ) is an aside when every side is
+        equal to the next, and invalid (naming the first wrong side) when not; None when the
+        line is no such statement or, wrong as an identity, still solves the equation at hand."""
+        if len(exprs) < 2 or not any(is_gradient(s.expr) for s in exprs):
+            return None
+        if any(is_zero_literal(s.expr) for s in exprs):
+            return None  # ∇_β(…) = 0 is an equation to solve
+        for before, after in itertools.pairwise(exprs):
+            if isinstance(before.shape, ShapeError) or isinstance(after.shape, ShapeError):
+                return None  # judge() has reported it already
+            if not _same_shape(before.shape, after.shape):
+                return _Result(
+                    "invalid",
+                    f"{_printed(after.written)} is {describe_shape(after.shape)}, but "
+                    f"{_printed(before.written)} is {describe_shape(before.shape)}"
+                    f"{self.derivative_note(before, after)}",
+                    None,
+                )
+            outcome = self.moves.same(
+                self.moves.value_of(after.expr), self.moves.value_of(before.expr)
+            )
+            if outcome.same is None:
+                return _Result("unknown", "the grader could not evaluate this derivative", None)
+            if not outcome.same:
+                if state.kind == "equation":
+                    solved = self.solves(exprs, state)
+                    if solved is not None:
+                        return solved
+                return _Result(
+                    "invalid",
+                    f"{_printed(after.written)} is not equal to {_printed(before.written)}, "
+                    f"so this derivative is wrong{self.where(outcome, after.expr, before.expr)}",
+                    None,
+                )
+        return _Result("aside", "a true side identity (a derivative)", None)
+
+    def derivative_note(self, before: _Side, after: _Side) -> str:
+        for side in (before, after):
+            if isinstance(side.written, MatrixGradient):
+                return (
+                    f": the derivative of a scalar with respect to {plain(self.variable)} is "
+                    f"{describe_shape(self.variable_shape)}, like {plain(self.variable)}"
+                )
+        return ""
+
+    def solves(self, exprs: list[_Side], state: _State) -> _Result | None:
+        residual = self.residual(exprs[0], exprs[-1])
+        try:
+            shape = raw_shape(residual)
+        except ShapeError:
+            return None
+        outcome = self.moves.same_solutions(state.function, self.moves.value_of(residual))
+        if not outcome.same:
+            return None
+        new = _State("equation", self.moves.value_of(residual), residual, shape)
+        return _Result("ok", "an equation with the same solutions as before", new)
+
     def as_equation(self, items: list[_Side], state: _State, kind: str, reason: str) -> _Result:
         exprs = [s for s in items if s.kind == "expr"]
+        stated = self.derivative_identity(exprs, state)
+        if stated is not None:
+            return stated
         if len(exprs) == 1 and state.kind == "equation":
             # A lone expression after an equation is read as its solution: β = (XᵀX)⁻¹Xᵀy.
             variable = _Side("expr", self.variable, self.variable, self.variable_shape)
@@ -264,6 +354,14 @@ class _Checker:
         if not readable:
             return _Result("unknown", errors[0].message if errors else "nothing to read", None)
         for side in readable:
+            jacobian = None if side.kind != "expr" else _jacobian(side.expr)
+            if jacobian is not None:
+                return _Result(
+                    "unknown",
+                    f"{_printed(jacobian)} differentiates something that is not a scalar (a "
+                    "Jacobian); the grader does not check such derivatives",
+                    None,
+                )
             if isinstance(side.shape, ShapeError):
                 return _Result(
                     "invalid",
@@ -285,6 +383,12 @@ class _Checker:
     def final(self, sides: list[_Side], expected: Sequence[Reading], seed: int) -> Equivalence:
         student = [s for s in sides if s.kind == "expr"]
         for side in student:
+            if is_gradient(side.expr):
+                return Equivalence(
+                    Verdict.NOT_EQUIVALENT,
+                    f"the last step still takes a derivative ({_printed(side.written)}); "
+                    "write the result out in the question's symbols",
+                )
             if isinstance(side.shape, ShapeError):
                 return Equivalence(
                     Verdict.NOT_EQUIVALENT,
@@ -396,7 +500,9 @@ def check_derivation(
         expected = [read(text, table) for text in final_expected]
     except ReadError as exc:
         raise SpecError(f"the derivation's start or expected answer cannot be read: {exc}") from exc
-    checker = _Checker(table, table.object(spec.name), objective, seed)
+    written = read(start, table, expand_definitions=False).sides[0]
+    name = getattr(written, "name", None) or type(written).__name__
+    checker = _Checker(table, table.object(spec.name), objective, seed, name)
     previous = valid = checker.objective
     judged: list[Step] = []
     final_sides: list[_Side] | None = None
