@@ -454,6 +454,7 @@ RUBRICS: dict[str, list[dict[str, Any]]] = {
             "id": "struggles",
             "points": 0.5,
             "description": "yes, a plain RNN struggles",
+            "names": ["forget gate*"],
             "concepts": [
                 [
                     "rnn|vanilla|plain|simple|standard|it + struggl*|difficult*|hard|fail*|"
@@ -504,7 +505,9 @@ RUBRICS: dict[str, list[dict[str, Any]]] = {
                     "forget* everything|forget* all|forget* entire*|forget* complete*|"
                     "forget* previous|forget* past|complete* forget*",
                     "forgot* + everything|all|entire*|complete*|previous|past",
-                    "not|no|nothing + remember*|keep*|retain*|pass*|carr*|memory|kept|through",
+                    "not|no|nothing + remember*|keep*|retain*|pass*|carr*|kept|through|"
+                    "remain*|surviv*",
+                    "no memory|no memori*",
                     "fresh|scratch|clean slate",
                 ],
             ],

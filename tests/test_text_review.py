@@ -328,3 +328,61 @@ def test_gradient_flow_and_the_problems_name_are_not_an_additive_path(
 )
 def test_an_additive_path_said_right_still_scores(answer: str, rnn: dict[str, Rubric]) -> None:
     assert _points(score_text(answer, rnn["1c"]))["additive"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "A forget gate of 0 means nothing happens to the memory.",
+        "With a forget gate of 0 nothing changes in the memory cell.",
+        "A forget gate of 0 means the cell state is kept; nothing is lost from memory.",
+        "A forget gate of 0 does not touch the memory.",
+        "A forget gate of 0 means there is no change to the memory.",
+        "A forget gate of 0: the cell forgets nothing and keeps all of the previous state.",
+    ],
+)
+def test_nothing_happening_to_the_memory_is_not_forgetting(
+    answer: str, rnn: dict[str, Rubric]
+) -> None:
+    assert _points(score_text(answer, rnn["2b"]))["forget-zero"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "A forget gate of 0 means the cell has no memory of the past.",
+        "A forget gate of 0 means nothing passes through.",
+        "A forget gate of 0 means no information is kept.",
+        "A forget gate of 0 means nothing of the old state remains.",
+        "A forget gate of 0 means the previous cell state is not carried over.",
+        "With a forget gate of 0 nothing from the previous steps survives in the cell.",
+    ],
+)
+def test_nothing_kept_said_right_still_scores(answer: str, rnn: dict[str, Rubric]) -> None:
+    score = score_text(answer, rnn["2b"])
+    assert _points(score)["forget-zero"] == 1.0 and not score.needs_review
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "A vanilla RNN would be fine here; the LSTM forget gate is only needed for longer texts.",
+        "It is a long-term dependency; an RNN is fine, but an LSTM forget gate helps.",
+        "No: a plain RNN handles it, the forget gate matters only for LSTMs.",
+    ],
+)
+def test_the_lstms_forget_gate_is_not_a_struggling_rnn(answer: str, rnn: dict[str, Rubric]) -> None:
+    assert _points(score_text(answer, rnn["2a"]))["struggles"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Yes, a vanilla RNN would forget Ireland by the time it reaches the blank.",
+        "Yes, a vanilla RNN tends to forget early words like Ireland.",
+        "Yes, RNNs struggle here because they have no forget gate.",
+        "Yes, a plain RNN loses the information about Ireland.",
+    ],
+)
+def test_a_struggling_rnn_said_right_still_scores(answer: str, rnn: dict[str, Rubric]) -> None:
+    assert _points(score_text(answer, rnn["2a"]))["struggles"] == 0.5
