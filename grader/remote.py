@@ -175,10 +175,7 @@ class Runner:
         exist; the student should hear about that cell's error, not "define it".
         """
         failed = {run.index: run for run in self.cell_runs if not run.ok}
-        pattern = re.compile(
-            rf"^(?:(?:async\s+)?def|class)\s+{re.escape(name)}\b|^{re.escape(name)}\s*(?::[^=]*)?=(?!=)",
-            re.MULTILINE,
-        )
+        pattern = definition_pattern(name)
         for cell in self.cells:
             run = failed.get(cell.index)
             if run is None or not pattern.search(cell.code):
@@ -460,3 +457,16 @@ class SubmissionProxy:
         if not reply.get("ok"):
             raise _student_error(reply, label)
         return self._decode(reply.get("value"), blobs, label)
+
+
+def definition_pattern(name: str) -> re.Pattern[str]:
+    """Lines that (textually) define ``name`` at top level: ``def``/``class`` or assignment.
+
+    Line by line only (``[ \t]``, ``[^=\n]``): matching across lines, a cell of many ``name:``
+    lines took the parent, where no time limit applies, quadratic time to search.
+    """
+    return re.compile(
+        rf"^(?:(?:async[ \t]+)?def|class)[ \t]+{re.escape(name)}\b"
+        rf"|^{re.escape(name)}[ \t]*(?::[^=\n]*)?=(?!=)",
+        re.MULTILINE,
+    )

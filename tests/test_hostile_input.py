@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from nbformat.v4 import new_markdown_cell, new_notebook
 
 from grader.cli import main
+from grader.remote import definition_pattern
 from grader.report.cells import MAX_MARKDOWN, MAX_MARKDOWN_TOTAL, render_cells
 from grader.submission import read_submission
 
@@ -112,3 +114,23 @@ def test_a_text_answer_of_a_megabyte_goes_to_review(
     (question,) = json.loads(report.read_text(encoding="utf-8"))["questions"]
     assert question["needs_review"] and question["score"] == 0
     assert "characters long; answers over 20,000" in question["checks"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("code", "defines"),
+    [
+        ("def forward(x):\n", True),
+        ("async def forward(x):\n", True),
+        ("class forward:\n", True),
+        ("forward = 1\n", True),
+        ("forward: int = 2\n", True),
+        ("forward == 3\n", False),
+        ("forwards = 1\n", False),
+        ("forward:\n" * 100_000, False),  # once minutes in the parent: quadratic across lines
+        ("forward" + " " * 100_000 + "\n", False),
+    ],
+)
+def test_finding_a_failed_definition_is_linear(code: str, defines: bool) -> None:
+    started = time.process_time()
+    assert bool(definition_pattern("forward").search(code)) is defines
+    assert time.process_time() - started < 1.0
