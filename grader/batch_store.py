@@ -10,6 +10,7 @@ written atomically. This module never follows a symbolic link out of the batch f
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -125,6 +126,21 @@ def file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+@functools.cache
+def grader_version() -> str:
+    """The version and a hash of the grader's own files: a record made by other grading code
+    is not reused (the version number alone stays the same across many changes)."""
+    from . import __version__
+
+    package = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(path.relative_to(package).as_posix().encode() + b"\0")
+            h.update(path.read_bytes() + b"\0")
+    return f"{__version__}+{h.hexdigest()[:16]}"
+
+
 def assignment_fingerprint(course: Path, aid: str, use_solutions: bool) -> str:
     """A hash of everything that decides a grade: spec, checks, reference and answers."""
     from .assignment import load_assignment
@@ -200,8 +216,6 @@ class Store:
 
     def reusable(self, found: Found, digest: str) -> dict[str, Any] | None:
         """The stored record of an unchanged submission, if it can stand."""
-        from . import __version__
-
         if self.force:
             return None
         try:
@@ -212,7 +226,7 @@ class Store:
             return None
         same = (
             record.get("sha256") == digest
-            and record.get("grader") == __version__
+            and record.get("grader") == grader_version()
             and record.get("source") == found.source
             and record.get("requested_assignment") == self.assignment
             and record.get("use_solutions") == self.use_solutions
@@ -232,7 +246,6 @@ class Store:
 
     def write(self, found: Found, digest: str, done: Done) -> Entry:
         """Write one submission's files, its record last (the record says they are complete)."""
-        from . import __version__
         from .report.html import render_failure
 
         out = self.output_dir
@@ -260,7 +273,7 @@ class Store:
             atomic_write(out / f"{found.key}.json", done.final_json)
         if done.status in CACHEABLE:
             record = {
-                "grader": __version__,
+                "grader": grader_version(),
                 "sha256": digest,
                 "source": found.source,
                 "student": found.student,

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from grader import __version__
 from grader import batch as batch_module
 from grader.batch import BatchOptions, Progress, run_batch, run_tasks
-from grader.batch_store import STATE_DIR, Found, discover, output_lock
+from grader.batch_store import STATE_DIR, Found, discover, grader_version, output_lock
 from grader.batch_worker import Done, Task, _state, grade_task
 from grader.cli import main as cli_main
 from grader.errors import OutputLocked, SandboxUnavailable, UsageError
@@ -499,6 +500,21 @@ def test_rerun_reuses_everything_and_overrides_touch_one(
         if r["student"] == "bob"
     )
     assert (row["Q5"], row["overridden"]) == ("3", "5")
+
+
+@pytest.mark.slow
+def test_a_record_made_by_other_grading_code_is_graded_again(
+    first_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    subs, first = first_run
+    out = copy_out(first, tmp_path)
+    record_path = out / STATE_DIR / "alice.json"
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    assert record["grader"] == grader_version() and record["grader"].startswith(__version__)
+    record["grader"] = __version__  # the same version number, other code
+    record_path.write_text(json.dumps(record), encoding="utf-8")
+    again = run_batch(BatchOptions(subs, out, jobs=1, course=COURSE))
+    assert (again.graded, again.updated, again.reused) == (1, 0, 1)
 
 
 @pytest.mark.slow
