@@ -384,10 +384,10 @@ def _override_notices(
     students = {e.student for e in entries}
     graded = {(e.student, e.result.assignment) for e in entries if e.result is not None}
     for o in overrides:
+        if o.where in store.applied:  # it fit one of the student's submissions: as meant
+            continue
         if o.where in store.refused:
             notices.append(f"{o.where}: {store.refused[o.where]}; the override was not used")
-        elif o.where in store.applied:
-            continue
         elif o.student not in students:
             notices.append(
                 f"{o.where}: no submission from student {o.student!r} in this batch; "

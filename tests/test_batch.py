@@ -606,3 +606,21 @@ def test_dask_cluster_grades_like_local_processes(tmp_path: Path) -> None:
     assert status == "graded" and result.question("5").score == 2.0
     assert result.question("3").score == 2.0
     assert "<strong>w1</strong>" in (tmp_path / "out" / "bob.html").read_text()
+
+
+def test_an_override_applied_to_one_of_two_submissions_is_not_reported(tmp_path: Path) -> None:
+    from grader.batch import _override_notices
+    from grader.batch_store import Store
+    from grader.overrides import Override
+
+    used = Override("amy", "5", 3.0, where="o.csv:2")  # fits backprop, not her other one
+    unused = Override("amy", "7", 1.0, where="o.csv:3")
+    store = Store(tmp_path, COURSE, (used, unused), None, True, "auto")
+    store.applied.add("o.csv:2")
+    store.refused["o.csv:2"] = "not applied to amy/rnn.ipynb (rnn-lstm): no question '5'"
+    store.refused["o.csv:3"] = "not applied to amy/rnn.ipynb (rnn-lstm): no question '7'"
+    notices = _override_notices([used, unused], store, [graded("amy", 4.0)])
+    assert notices == [
+        "o.csv:3: not applied to amy/rnn.ipynb (rnn-lstm): no question '7'; the override was "
+        "not used"
+    ]
