@@ -105,7 +105,9 @@ RUBRICS: dict[str, list[dict[str, Any]]] = {
             ),
             "concepts": [
                 "invert*|inverse|inversion|solv*|factori*|decompos*|normal equation|closed form|"
-                "direct* + expensive|cost*|slow*|complex*|heavy|time consuming|computation*|"
+                "direct* + expensive|cost*|slow*|complex*|heavy|time consuming|intensive|demanding|"
+                "burden*|lot of computation*|much computation*|heavy computation*|"
+                "computation* cost*|"
                 "O(p^3)|O(p³)|cubic|cube|intractable|impractical|infeasible|long",
                 [
                     "many|large|high*|huge|big|grow*|lot|thousand*|million* + feature*|"

@@ -386,3 +386,35 @@ def test_the_lstms_forget_gate_is_not_a_struggling_rnn(answer: str, rnn: dict[st
 )
 def test_a_struggling_rnn_said_right_still_scores(answer: str, rnn: dict[str, Rubric]) -> None:
     assert _points(score_text(answer, rnn["2a"]))["struggles"] == 0.5
+
+
+def _rubric(assignment: str, qid: str) -> Rubric:
+    spec = load_assignment(ROOT, assignment).question(qid).rubric
+    return Rubric.from_spec(spec, where=f"{assignment} {qid}")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The normal equation gives an exact computation even with many features.",
+        "Direct computation is cheap and exact, even for many features.",
+        "Solving the normal equation directly is one exact computation, even with many features.",
+    ],
+)
+def test_a_computation_is_not_a_cost(answer: str) -> None:
+    assert _points(score_text(answer, _rubric("normal-equation", "7")))["cost"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "We know calculating the inverse is a long and complex method and for higher dimensions "
+        "it just becomes more longer and complex and hence computationally expensive.",
+        "Inverting XᵀX takes a lot of computation when there are many features.",
+        "Solving the normal equation is computationally intensive for a large number of features.",
+        "The computational cost of the inversion grows as O(p^3).",
+        "Inverting the matrix is too demanding with thousands of features.",
+    ],
+)
+def test_a_cost_said_right_still_scores(answer: str) -> None:
+    assert _points(score_text(answer, _rubric("normal-equation", "7")))["cost"] == 1.0
