@@ -101,15 +101,18 @@ def _same_shape(a: Any, b: Any) -> bool:
     return (_scalar_shape(a) and _scalar_shape(b)) or a == b
 
 
-def _jacobian(expr: Any) -> Any | None:
-    """A derivative in ``expr`` of something that is not a scalar, or None."""
+def _unchecked_derivative(expr: Any) -> str | None:
+    """Why a derivative in ``expr`` is not judged (a Jacobian, a derivative of a derivative),
+    or None: such a step goes to review rather than being marked wrong."""
     for found in expr.atoms(Gradient, MatrixGradient):
+        if is_gradient(found.operand):
+            return f"{_printed(found)} differentiates a derivative"
         try:
             shape = raw_shape(found.operand)
         except ShapeError:
             continue  # reported as the shape error it is
         if not _scalar_shape(shape):
-            return found
+            return f"{_printed(found)} differentiates something that is not a scalar (a Jacobian)"
     return None
 
 
@@ -354,14 +357,10 @@ class _Checker:
         if not readable:
             return _Result("unknown", errors[0].message if errors else "nothing to read", None)
         for side in readable:
-            jacobian = None if side.kind != "expr" else _jacobian(side.expr)
-            if jacobian is not None:
-                return _Result(
-                    "unknown",
-                    f"{_printed(jacobian)} differentiates something that is not a scalar (a "
-                    "Jacobian); the grader does not check such derivatives",
-                    None,
-                )
+            unchecked = None if side.kind != "expr" else _unchecked_derivative(side.expr)
+            if unchecked is not None:
+                reason = f"{unchecked}; the grader does not check such derivatives"
+                return _Result("unknown", reason, None)
             if isinstance(side.shape, ShapeError):
                 return _Result(
                     "invalid",
