@@ -116,30 +116,51 @@ class Answers:
 
 
 def literal_assigned(submission: Submission, name: str) -> Any:
-    """The value of ``name`` when every top-level assignment to it is a literal (the last one
-    wins), read from the code without running it; None otherwise."""
+    """The value of ``name`` when it is only ever bound by top-level assignments of literals
+    (the last one wins), read from the code without running it; None otherwise.
+
+    Any other binding anywhere (``+=``, unpacking, ``for``, ``with``, ``:=``, an import, a
+    ``def``, an assignment inside a block or function, ``global``) means only running the code
+    could tell the value.
+    """
     value: Any = None
     for cell in submission.code_cells:
         try:
             tree = ast.parse(cell.code)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
+        plain: list[ast.Name] = []  # the targets of top-level `name = literal` statements
         for node in tree.body:
-            assigned: ast.expr | None
-            if isinstance(node, ast.Assign):
-                targets, assigned = list(node.targets), node.value
-            elif isinstance(node, ast.AnnAssign):
-                targets, assigned = [node.target], node.value
-            elif isinstance(node, ast.AugAssign):
-                targets, assigned = [node.target], None
-            else:
-                continue
-            if not any(isinstance(t, ast.Name) and t.id == name for t in targets):
-                continue
-            if assigned is None:
-                return None
-            try:
-                value = ast.literal_eval(assigned)
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                return None
+            if isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                named = [t for t in targets if isinstance(t, ast.Name) and t.id == name]
+                if not named or node.value is None:
+                    continue
+                try:
+                    value = ast.literal_eval(node.value)
+                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                    return None
+                plain += named
+        try:
+            bindings = [n for n in ast.walk(tree) if _binds(n, name)]
+        except RecursionError:
+            return None
+        if any(not any(b is t for t in plain) for b in bindings):
+            return None
     return value
+
+
+def _binds(node: ast.AST, name: str) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id == name and not isinstance(node.ctx, ast.Load)
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return node.name == name
+    if isinstance(node, ast.alias):
+        return (node.asname or node.name.split(".")[0]) == name
+    if isinstance(node, ast.Global | ast.Nonlocal):
+        return name in node.names
+    if isinstance(node, ast.ExceptHandler):
+        return node.name == name
+    if isinstance(node, ast.MatchAs | ast.MatchStar):
+        return node.name == name
+    return False

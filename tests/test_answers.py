@@ -32,6 +32,13 @@ def module(tmp_path: Path, name: str, code: str) -> Path:
         ('answer_3 = "x".upper()\n', None),
         ('def f():\n    answer_3 = "inside"\n', None),  # not at top level
         ("answer_3 = (\n", None),  # a cell that does not parse
+        ('answer_3 = "x"\nanswer_3, other = compute(), 1\n', None),  # replaced by code
+        ('answer_3 = "x"\nif True:\n    answer_3 = compute()\n', None),
+        ('answer_3 = "x"\nfor answer_3 in range(2):\n    pass\n', None),
+        ('answer_3 = "x"\nfrom m import y as answer_3\n', None),
+        ('answer_3 = "x"\ndef answer_3():\n    pass\n', None),
+        ('answer_3 = "x"\ndef f():\n    global answer_3\n', None),
+        ('answer_3 = "x"\nprint(answer_3)\nother = answer_3 = "y"\n', "y"),
     ],
 )
 def test_a_literal_answer_is_read_from_the_code(tmp_path: Path, code: str, value: Any) -> None:

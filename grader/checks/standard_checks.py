@@ -208,6 +208,7 @@ def _student_reading(
     if name:
         ans = answers.variable(name, q.id)
         if ans is not None:
+            _refuse_too_long(ans)
             reading = read_value(ans.text, table) if ans.from_sympy else read(ans.text, table)
             return reading, ans
     ans = answers.get(q.id)
