@@ -206,6 +206,14 @@ def test_the_gradient_written_as_an_operator_chain_is_ok() -> None:
     assert result.steps[2].status == "ok", result.steps[2]
 
 
+def test_nabla_without_its_variable_takes_the_question_s_variable() -> None:
+    step = r"$$\nabla \frac12\|y - X\beta\|^2 = X^TX\beta - X^Ty$$"
+    result = derive([START, step])
+    assert result.steps[1].status == "ok", result.steps[1]
+    wrong = r"$$\nabla \frac12\|y - X\beta\|^2 = X^TX\beta + X^Ty$$"
+    assert derive([START, wrong]).steps[1].status == "invalid"
+
+
 def test_the_operator_applied_to_the_objective_is_the_gradient_move() -> None:
     step = r"$$\frac{\partial}{\partial\beta}\frac12\|y - X\beta\|^2 = X^TX\beta - X^Ty$$"
     result = derive([START, step])

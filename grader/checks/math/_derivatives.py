@@ -202,18 +202,6 @@ def _frac(parser: Parser) -> Any | None:
     return _make(parser, numerator, denominator)
 
 
-def _operand(parser: Parser) -> Any:
-    if parser.peek().kind == "name":
-        start = parser.pos
-        key = _name_with_subscripts(parser)
-        symbol = _numerator(parser, key) if key else None
-        if symbol is not None:
-            _skip_call(parser)
-            return symbol
-        parser.pos = start
-    return parser.postfix()
-
-
 def _applied(parser: Parser, variable: Any) -> Any:
     """After an operator in ``variable``: the label of a name (∇_β J(β), ∂/∂z L) when the
     name stands alone, else the derivative of the product term that follows."""
@@ -223,21 +211,29 @@ def _applied(parser: Parser, variable: Any) -> Any:
         symbol = _numerator(parser, key) if key else None
         if symbol is not None:
             _skip_call(parser)
-            token = parser.peek()
-            if token.kind == "end" or (token.kind == "op" and token.value in _TERM_ENDS):
+            if _ends_term(parser):
                 return _make(parser, symbol, variable)
         parser.pos = start
+    return gradient(_term(parser), variable)
+
+
+def _ends_term(parser: Parser) -> bool:
+    token = parser.peek()
+    return token.kind == "end" or (token.kind == "op" and token.value in _TERM_ENDS)
+
+
+def _term(parser: Parser) -> Any:
+    """The operand of a recognised operator: the (signed) product term that follows."""
     try:
         parser.enter()
         try:
-            operand = parser.signed_product()
+            return parser.signed_product()
         finally:
             parser.depth -= 1
     except _OperandFailure:
         raise
     except ParseFailure as exc:
         raise _OperandFailure(exc.message, exc.position) from exc
-    return gradient(operand, variable)
 
 
 def _subscript_variable(parser: Parser) -> Any | None:
@@ -270,4 +266,14 @@ def _nabla(parser: Parser) -> Any | None:
     if parser.at("_"):
         variable = _subscript_variable(parser)
         return None if variable is None else _applied(parser, variable)
-    return Deriv(_operand(parser))  # ∇J: the variable is the question's
+    # ∇J or ∇ ½‖y − Xβ‖²: the variable is the question's, which a derivation fills in.
+    start = parser.pos
+    if parser.peek().kind == "name":
+        key = _name_with_subscripts(parser)
+        symbol = _numerator(parser, key) if key else None
+        if symbol is not None:
+            _skip_call(parser)
+            if _ends_term(parser):
+                return Deriv(symbol)
+        parser.pos = start
+    return Deriv(_term(parser))

@@ -33,7 +33,13 @@ from grader.checks.math.equivalence import (
     equivalent,
     is_zero_literal,
 )
-from grader.checks.math.functions import Deriv, Gradient, MatrixGradient, is_gradient
+from grader.checks.math.functions import (
+    Deriv,
+    Gradient,
+    MatrixGradient,
+    gradient,
+    is_gradient,
+)
 from grader.checks.math.parser import ReadError, Reading, read, read_chain
 from grader.checks.math.shapes import Shape, ShapeError, describe_shape, raw_shape
 from grader.checks.math.symbols import SymbolTable
@@ -133,6 +139,12 @@ class _Checker:
         for side in sides:
             if isinstance(side, ReadError):
                 out.append(_Side("error", error=side))
+            elif (
+                isinstance(side, Deriv) and side.denominator is None and not side.numerator.is_Atom
+            ):
+                # ∇ ½‖y − Xβ‖² without a subscript: the gradient in the question's variable.
+                written = gradient(side.numerator, self.variable)
+                out.extend(self.sides([written]))
             elif isinstance(side, Deriv):
                 out.append(_Side("label", written=side))
             else:
