@@ -8,7 +8,7 @@ Only text is cut here; nothing is read or evaluated.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 __all__ = ["formula_segments", "split_steps"]
 
@@ -110,15 +110,18 @@ def split_steps(markdown_or_list: str | Sequence[str]) -> list[str]:
             steps.extend(s for s in found if s)
         return steps
     steps = []
-    for kind, content in _chunks(markdown_or_list):
-        rows = (
-            _rows(content)
-            if kind == "display"
-            else _line_steps(content, inline_only_equations=True)
-        )
-        for row in rows:
-            steps.extend(_statements(row))
+    for row in _formula_rows(markdown_or_list, inline_only_equations=True):
+        steps.extend(_statements(row))
     return steps
+
+
+def _formula_rows(markdown: str, *, inline_only_equations: bool) -> Iterator[str]:
+    """Each row of a display block, and the formulas of each other line, in order."""
+    for kind, content in _chunks(markdown):
+        if kind == "display":
+            yield from _rows(content)
+        else:
+            yield from _line_steps(content, inline_only_equations=inline_only_equations)
 
 
 # Between two equations on one line: \quad, \text{and}, "and", ',' or ';' (any run of them).
@@ -170,12 +173,6 @@ def formula_segments(markdown: str) -> list[str]:
     """Every candidate formula in ``markdown``: display rows, inline math and plain lines; a
     line holding several derivative equations gives each of them."""
     segments: list[str] = []
-    for kind, content in _chunks(markdown):
-        rows = (
-            _rows(content)
-            if kind == "display"
-            else _line_steps(content, inline_only_equations=False)
-        )
-        for row in rows:
-            segments.extend(_equations(row))
+    for row in _formula_rows(markdown, inline_only_equations=False):
+        segments.extend(_equations(row))
     return segments
