@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .batch_store import STATE_DIR, Found, Store, discover, file_hash, output_lock
-from .batch_worker import Done, Task, grade_task, start_worker
+from .batch_worker import Done, Task, grade_task, start_worker, task_limit, watched
 from .cli import atomic_write
 from .errors import SandboxUnavailable, UsageError
 from .overrides import Override, load_overrides, validate_overrides
@@ -208,7 +208,7 @@ def run_tasks(
     executor, close = started or _make_executor(options, warm=work is grade_task)
     retry: list[tuple[Found, Task]] = []
     try:
-        futures = {executor.submit(work, t): (f, t) for f, t in tasks}
+        futures = {executor.submit(watched, work, t): (f, t) for f, t in tasks}
         for fut in cf.as_completed(futures):
             found, task = futures[fut]
             try:
@@ -224,15 +224,25 @@ def run_tasks(
     for found, task in sorted(retry, key=lambda ft: ft[1].key):
         # The pool broke while these were queued or running; alone, only the culprit crashes.
         with _local_pool(1, warm=False) as single:
+            began = time.monotonic()
             try:
-                done = single.submit(work, task).result()
+                done = single.submit(watched, work, task).result()
             except BrokenProcessPool:
-                done = Done(
-                    task.key,
-                    "crashed",
-                    "the grading process died (out of memory or "
-                    "killed) while grading this submission",
-                )
+                if time.monotonic() - began >= task_limit():
+                    done = Done(
+                        task.key,
+                        "error",
+                        f"grading this submission took the grader itself more than "
+                        f"{task_limit():g} s (the student's code has limits of its own), so "
+                        "it was stopped; please report it with the file",
+                    )
+                else:
+                    done = Done(
+                        task.key,
+                        "crashed",
+                        "the grading process died (out of memory or "
+                        "killed) while grading this submission",
+                    )
         finish(found, done)
 
 

@@ -27,7 +27,16 @@ from .overrides import Override, apply_fitting, overrides_for
 from .report.gradebook import Entry, gradescope_json, result_json, status_of
 from .results import GradeResult
 
-__all__ = ["Done", "Task", "dumps", "grade_task", "start_worker", "warm_up"]
+__all__ = [
+    "Done",
+    "Task",
+    "dumps",
+    "grade_task",
+    "start_worker",
+    "task_limit",
+    "warm_up",
+    "watched",
+]
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -92,14 +101,54 @@ def _state() -> _WorkerState:
 
 
 def start_worker(batch_pid: int | None, warm: bool, sandbox: str = "auto") -> None:
-    """Initialise a local worker process: die with the batch, then warm up if asked.
+    """Initialise a local worker process: die with the batch, watch its tasks' time, then
+    warm up if asked.
 
     ``batch_pid`` is the batch's own pid when it is the worker's parent (fork or spawn), and
     None when a fork server stands between them.
     """
     die_with_parent(batch_pid)
+    threading.Thread(target=_watchdog, name="grader-task-watchdog", daemon=True).start()
     if warm:
         warm_up(sandbox)
+
+
+def task_limit() -> float:
+    """Seconds one task may take in a local worker (``GRADER_TASK_LIMIT``, default 600)."""
+    try:
+        return max(0.1, float(os.environ.get("GRADER_TASK_LIMIT", "600")))
+    except ValueError:
+        return 600.0
+
+
+class _Watch:
+    started: float | None = None  # when the task under way began (monotonic), or None
+
+
+def watched(work: Any, task: Task) -> Done:
+    """``work(task)``, timed by the worker's watchdog."""
+    _Watch.started = time.monotonic()
+    try:
+        result: Done = work(task)
+        return result
+    finally:
+        _Watch.started = None
+
+
+def _watchdog() -> None:
+    """End the worker if one task outlives ``task_limit()``.
+
+    The student's code has its own limits in the sandbox; this is for the grader's own work
+    on hostile input (a pattern or a renderer taking minutes on some text), which no signal
+    can interrupt while it runs in C. The batch sees the worker die, grades the task again
+    alone, and reports it if it runs out of time again.
+    """
+    limit = task_limit()
+    while True:
+        time.sleep(min(1.0, limit / 4))
+        started = _Watch.started
+        if started is not None and time.monotonic() - started > limit:
+            os._exit(70)  # EX_SOFTWARE; the sandbox dies with this process
 
 
 def die_with_parent(parent: int | None) -> None:

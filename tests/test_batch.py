@@ -322,6 +322,29 @@ def test_a_worker_that_dies_costs_only_its_own_submission(tmp_path: Path) -> Non
     assert {seen[k].status for k in "acd"} == {"graded"}
 
 
+def hang_on_slow(task: Task) -> Done:
+    if task.key == "slow":
+        time.sleep(120)  # as if the grader itself were stuck on this submission
+    return Done(task.key, "graded", "fine")
+
+
+def test_a_task_that_outlives_its_limit_is_stopped_and_the_batch_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRADER_TASK_LIMIT", "1")
+    seen: dict[str, Done] = {}
+    started = time.monotonic()
+    run_tasks(
+        BatchOptions(tmp_path, tmp_path, jobs=2),
+        tasks("a", "slow", "c"),
+        lambda f, done: seen.__setitem__(done.key, done),
+        work=hang_on_slow,
+    )
+    assert time.monotonic() - started < 60
+    assert seen["slow"].status == "error" and "more than 1 s" in seen["slow"].message
+    assert seen["a"].status == seen["c"].status == "graded"
+
+
 def _children() -> set[int]:
     """This process's child processes (from /proc), zombies included."""
     found = set()
