@@ -618,6 +618,7 @@ class KeptSession:
         self.plugin.begin(ctx, self.config)
         items = _select(self.items, ctx)
         failed = 0
+        item: pytest.Item | None = None
         try:
             for i, item in enumerate(items):
                 nextitem = items[i + 1] if i + 1 < len(items) else None
@@ -626,9 +627,15 @@ class KeptSession:
             self.session.testsfailed = 0
             if self.session.shouldfail or self.session.shouldstop:
                 raise RuntimeError("pytest was asked to stop")
-        except Exception:
+        except Exception as exc:
             _drop_kept()
-            return 3, self.plugin.fatal
+            if self.plugin.fatal is not None:
+                return 3, self.plugin.fatal
+            # Name the check and the cause: "exit code 3" alone sent instructors to the source.
+            where = f" {item.nodeid}" if item is not None else ""
+            raise RuntimeError(
+                f"pytest could not run the check{where}: {type(exc).__name__}: {exc}"
+            ) from exc
         except BaseException:
             _drop_kept()
             raise

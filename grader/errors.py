@@ -41,6 +41,7 @@ __all__ = [
     "SubmissionError",
     "Undecided",
     "UsageError",
+    "as_text",
 ]
 
 
@@ -68,6 +69,14 @@ class OutputLocked(GraderError):
     """Another grader process holds the output folder."""
 
 
+def as_text(value: Any, limit: int = 1000) -> str | None:
+    """``value`` as text for the report (a check may pass an array or a number), or None."""
+    if value is None or isinstance(value, str):
+        return value
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
 class CheckProblem(Exception):
     """Base for outcomes a student sees. ``message`` is written for the student."""
 
@@ -76,8 +85,8 @@ class CheckProblem(Exception):
         message: str,
         *,
         hint: str | None = None,
-        expected: str | None = None,
-        actual: str | None = None,
+        expected: Any = None,  # any value: shown as text (see ``as_text``)
+        actual: Any = None,
         credit: float = 0.0,
         details: tuple[Any, ...] = (),
     ) -> None:
@@ -86,8 +95,8 @@ class CheckProblem(Exception):
         # Typed evidence for the report (grader.results.Detail values).
         self.details = tuple(details)
         self.hint = hint
-        self.expected = expected
-        self.actual = actual
+        self.expected = as_text(expected)
+        self.actual = as_text(actual)
         # Fraction of the check's points still awarded (partial credit for a known mistake).
         self.credit = credit
 

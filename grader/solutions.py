@@ -171,7 +171,8 @@ def _first_problem(q: QuestionResult) -> str:
     for c in q.checks:
         if c.score < c.max_score - TOLERANCE:
             return f"{c.name}: {c.message.splitlines()[0] if c.message else c.outcome.value}"
-    return ""
+    # No check lost the points: they are not covered by any check that ran.
+    return f"no check failed; {q.max_score - _checked_points(q):g} points are covered by no check"
 
 
 def answered(sub: Submission, assignment: Assignment) -> set[str]:

@@ -217,6 +217,15 @@ def test_judge_mutant_loses_exactly_its_questions() -> None:
     assert not _judge("mutant", text_lost, source="answer_1 = 'chain rule'\n").ok
 
 
+def test_judge_names_points_that_no_check_covers() -> None:
+    thin = {**FULL_CODE, "6": [(2, 2)]}  # Q6 is worth 4: 2 points are covered by no check
+    (problem,) = _judge("mutant", thin, frozenset()).problems
+    assert (
+        problem
+        == "Q6: lost points it should keep, 2/4 (no check failed; 2 points are covered by no check)"
+    )
+
+
 def test_judge_template_must_score_zero() -> None:
     zero = {q: [(0, m) for _, m in checks] for q, checks in FULL_CODE.items()}
     assert _judge("template", zero).ok

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import as_text
 from ..memo import Memo
 from ..results import Detail, TextNote
 
@@ -124,15 +125,16 @@ class CheckRecorder:
         message: str = "",
         *,
         hint: str = "",
-        expected: str = "",
-        actual: str = "",
+        expected: Any = "",
+        actual: Any = "",
     ) -> None:
-        """Give ``fraction`` of the check's points (partial credit) and say why."""
+        """Give ``fraction`` of the check's points (partial credit) and say why (``expected``
+        and ``actual`` may be any value; the report shows them as text)."""
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"fraction={fraction!r} must be between 0 and 1")
         self.credit = fraction
         if message:
             self.message = message
         self.hint = hint or self.hint
-        self.expected = expected or self.expected
-        self.actual = actual or self.actual
+        self.expected = as_text(expected) or self.expected
+        self.actual = as_text(actual) or self.actual

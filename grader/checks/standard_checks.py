@@ -96,7 +96,10 @@ def _pretty(name: str) -> str:
 def symbol_table(assignment: Assignment) -> Any:
     from grader.checks.math import SymbolTable
 
-    return SymbolTable.from_mapping(assignment.symbols)
+    try:
+        return SymbolTable.from_mapping(assignment.symbols)
+    except SpecError as exc:  # the table is built here, long after the spec was read
+        raise SpecError(f"{assignment.spec_path}: [symbols]: {exc}") from None
 
 
 @pytest.fixture(scope="session")
