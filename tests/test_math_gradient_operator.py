@@ -342,3 +342,42 @@ def test_grade_takes_the_step_points_for_a_wrong_derivative(
     capsys.readouterr()
     (question,) = result["questions"]  # type: ignore[misc]
     assert 0 < question["score"] < question["max_score"], question
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        r"$$\nabla_\beta \frac12\|y - X\beta\|^2 = X^Ty - X^TX\beta$$",  # the sign
+        r"$$\nabla_\beta \frac12\|y - X\beta\|^2 = 2X^TX\beta - 2X^Ty$$",  # a factor 2
+        r"$$\frac{\partial}{\partial\beta}(\beta^TX^Ty) = X^TX\beta$$",  # made up
+    ],
+)
+def test_a_wrong_derivative_after_the_gradient_is_zero_is_still_wrong(wrong: str) -> None:
+    """A wrong gradient that is a multiple of the right one has the same zeros: once the
+    gradient was set to zero, it must not pass as 'an equation with the same solutions'."""
+    result = derive(
+        "\n".join(
+            [
+                r"$$J(\beta) = \frac12\|y - X\beta\|^2$$",
+                r"$$\nabla_\beta J(\beta) = 0$$",
+                wrong,
+                r"$$X^TX\beta = X^Ty$$",
+                r"$$\beta = (X^TX)^{-1}X^Ty$$",
+            ]
+        )
+    )
+    assert result.first_invalid == 3, [(s.index, s.status, s.reason) for s in result.steps]
+
+
+def test_an_operator_applied_to_part_of_an_equation_may_still_solve_it() -> None:
+    result = derive(
+        "\n".join(
+            [
+                r"$$J(\beta) = \frac12\|y - X\beta\|^2$$",
+                r"$$\nabla_\beta J(\beta) = X^TX\beta - X^Ty = 0$$",
+                r"$$\frac12\nabla_\beta(\beta^TX^TX\beta) = X^Ty$$",
+                r"$$\beta = (X^TX)^{-1}X^Ty$$",
+            ]
+        )
+    )
+    assert result.first_invalid is None, [(s.index, s.status, s.reason) for s in result.steps]

@@ -107,6 +107,14 @@ def _same_shape(a: Any, b: Any) -> bool:
     return (_scalar_shape(a) and _scalar_shape(b)) or a == b
 
 
+def _states_a_derivative(a: _Side, b: _Side) -> bool:
+    """``∂/∂β(f) = g``: one side is a derivative and nothing else, the other has none."""
+    return any(
+        isinstance(one.written, Gradient | MatrixGradient) and not is_gradient(other.expr)
+        for one, other in ((a, b), (b, a))
+    )
+
+
 def _unchecked_derivative(expr: Any) -> str | None:
     """Why a derivative in ``expr`` is not judged (a Jacobian, a derivative of a derivative),
     or None: such a step goes to review rather than being marked wrong."""
@@ -289,7 +297,10 @@ class _Checker:
             if outcome.same is None:
                 return _Result("unknown", "the grader could not evaluate this derivative", None)
             if not outcome.same:
-                if state.kind == "equation":
+                # ½∇_β(βᵀXᵀXβ) = Xᵀy, written while solving, may be an equation with the same
+                # solutions; ∇_β(f) = g states what a derivative is, and a wrong g (a sign, a
+                # factor 2) keeps the zeros of the right one: it is judged as the identity it is.
+                if state.kind == "equation" and not _states_a_derivative(before, after):
                     solved = self.solves(exprs, state)
                     if solved is not None:
                         return solved
