@@ -381,3 +381,25 @@ def test_an_operator_applied_to_part_of_an_equation_may_still_solve_it() -> None
         )
     )
     assert result.first_invalid is None, [(s.index, s.status, s.reason) for s in result.steps]
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        r"$$\nabla_X J = \frac{\partial}{\partial X}\frac12\|y - X\beta\|^2 = 0$$",
+        r"$$\frac{\partial J}{\partial X} = X^T(X\beta - y)$$",
+    ],
+)
+def test_differentiating_by_another_declared_symbol_is_invalid(step: str) -> None:
+    result = derive(
+        "\n".join(
+            [
+                r"$$J(\beta) = \frac12\|y - X\beta\|^2$$",
+                step,
+                r"$$X^TX\beta = X^Ty$$",
+                r"$$\beta = (X^TX)^{-1}X^Ty$$",
+            ]
+        )
+    )
+    assert result.first_invalid == 2
+    assert "differentiates with respect to X" in result.steps[1].reason

@@ -232,6 +232,16 @@ class _Checker:
             first = items[0]
             if first.kind == "label":
                 if not self.is_gradient_label(first):
+                    other = first.written.denominator
+                    declared = self.table.lookup(getattr(other, "name", "")) is not None
+                    if other is not None and other != self.variable and declared:  # ∇_X J
+                        return _Result(
+                            "invalid",
+                            f"this differentiates with respect to {plain(other)}; the "
+                            f"derivation needs the derivative with respect to "
+                            f"{plain(self.variable)}",
+                            None,
+                        )
                     return _Result(
                         "unknown", "the grader cannot tell which derivative this is", None
                     )
