@@ -107,6 +107,10 @@ def _same_shape(a: Any, b: Any) -> bool:
     return (_scalar_shape(a) and _scalar_shape(b)) or a == b
 
 
+MAX_DERIVATIVES_PER_LINE = 8
+MAX_DERIVATIVES = 40
+
+
 def _states_a_derivative(a: _Side, b: _Side) -> bool:
     """``∂/∂β(f) = g``: one side is a derivative and nothing else, the other has none."""
     return any(
@@ -140,6 +144,10 @@ class _Checker:
         self.moves = Moves(table, variable, seed=seed)
         self.variable_shape = raw_shape(variable)
         self.objective = _State("objective", self.moves.value_of(objective), objective, None)
+        # Each derivative costs finite differences (2 evaluations of its operand per entry of
+        # the variable, per side, per point): a budget keeps a hostile answer from taking
+        # minutes. Beyond it, steps go to review.
+        self.derivatives_left = MAX_DERIVATIVES
 
     # -- sides ---------------------------------------------------------------------------
     def sides(self, sides: Sequence[Any]) -> list[_Side]:
@@ -389,6 +397,17 @@ class _Checker:
         errors = [s.error for s in sides if s.error is not None]
         if not readable:
             return _Result("unknown", errors[0].message if errors else "nothing to read", None)
+        count = sum(
+            len(s.expr.atoms(Gradient, MatrixGradient)) for s in readable if s.kind == "expr"
+        )
+        self.derivatives_left -= count
+        if count > MAX_DERIVATIVES_PER_LINE or self.derivatives_left < 0:
+            return _Result(
+                "unknown",
+                f"too many derivatives to check (at most {MAX_DERIVATIVES_PER_LINE} on a line, "
+                f"{MAX_DERIVATIVES} in a derivation)",
+                None,
+            )
         for side in readable:
             unchecked = None if side.kind != "expr" else _unchecked_derivative(side.expr)
             if unchecked is not None:
