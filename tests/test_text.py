@@ -106,8 +106,9 @@ RUBRICS: dict[str, list[dict[str, Any]]] = {
             "concepts": [
                 "invert*|inverse|inversion|solv*|factori*|decompos*|normal equation|closed form|"
                 "direct* + expensive|cost*|slow*|complex*|heavy|time consuming|intensive|demanding|"
-                "burden*|lot of computation*|much computation*|heavy computation*|"
-                "computation* cost*|"
+                "burden*|lot of computation*|lots of computation*|much computation*|"
+                "more computation*|many computation*|heavy computation*|number of computation*|"
+                "amount of computation*|memory and computation*|computation* cost*|"
                 "O(p^3)|O(p³)|cubic|cube|intractable|impractical|infeasible|long",
                 [
                     "many|large|high*|huge|big|grow*|lot|thousand*|million* + feature*|"
@@ -371,10 +372,11 @@ RUBRICS: dict[str, list[dict[str, Any]]] = {
                     "add* value*|add* candidate*|add* new information|add* new value*|"
                     "add* new candidate*",
                     "cell|memory + plus + old|previous|prior|last|earlier",
-                    "gradient*|error* + path|highway|shortcut|carousel|uninterrupt*|unchanged|"
-                    "constant|preserv*|intact|undiminish*|unimpeded|unhindered|freely|"
+                    "gradient*|error* + path|route|highway|shortcut|carousel|uninterrupt*|"
+                    "unchanged|constant|preserv*|intact|undiminish*|unimpeded|unhindered|freely|"
                     "not shrink*|not vanish*|not decay*|without shrink*|without vanish*|"
-                    "without decay*",
+                    "without decay*|without get* smaller|not get* smaller|without becom* smaller|"
+                    "without being multipl*|not multipl* again",
                     "constant error carousel",
                 ],
             ],
@@ -509,7 +511,9 @@ RUBRICS: dict[str, list[dict[str, Any]]] = {
                     "forgot* + everything|all|entire*|complete*|previous|past",
                     "not|no|nothing + remember*|keep*|retain*|pass*|carr*|kept|through|"
                     "remain*|surviv*",
-                    "no memory|no memori*",
+                    "no memory|no memori*|no previous memory|no previous information|"
+                    "no previous state|no past information",
+                    "not|no + use|uses|used|using + memory|previous|past|old",
                     "fresh|scratch|clean slate",
                 ],
             ],

@@ -120,6 +120,8 @@ def test_the_opposite_of_forget_zero_earns_nothing(answer: str, rnn: dict[str, R
         "A forget gate of 0: everything stored before is forgotten.",
         "With f = 0 the cell forgets everything it stored so far.",
         "Setting forget gate to zero means you don't want to remember anything from before.",
+        "A forget gate of 0 means no previous memory is used.",
+        "A forget gate of 0 means the network doesn't use its memory, e.g. at a topic change.",
     ],
 )
 def test_forget_zero_said_right_still_scores(answer: str, rnn: dict[str, Rubric]) -> None:
@@ -167,6 +169,10 @@ def test_adding_a_cell_is_not_an_additive_update(answer: str, rnn: dict[str, Rub
         "The memory cell is updated by adding the gated input to the old state.",
         "The new cell state is the old one plus the gated candidate.",
         "Since c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t, the cell state changes additively.",
+        "The gradient can travel along the cell state over many timesteps without getting smaller.",
+        "The cell state provides a direct route for the gradient, so it can flow back many steps.",
+        "The cell state lets the gradient flow back without being multiplied by the weights again "
+        "and again.",
     ],
 )
 def test_an_additive_update_said_right_still_scores(answer: str, rnn: dict[str, Rubric]) -> None:
@@ -418,3 +424,19 @@ def test_a_computation_is_not_a_cost(answer: str) -> None:
 )
 def test_a_cost_said_right_still_scores(answer: str) -> None:
     assert _points(score_text(answer, _rubric("normal-equation", "7")))["cost"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Inverting X^T X requires many computations when there are many features.",
+        "Inverting X^T X needs a large number of computations when p is large.",
+        "Solving the normal equation needs more computation when there are many features.",
+        "The normal equation requires a huge amount of computation for high dimensional data.",
+        "Inverting the matrix takes lots of memory and computation with many features.",
+    ],
+)
+def test_a_cost_said_in_computations_scores(answer: str) -> None:
+    assignment = load_assignment(ROOT, "normal-equation")
+    rubric = Rubric.from_spec(assignment.question("7").rubric, where="normal-equation 7")
+    assert _points(score_text(answer, rubric))["cost"] == 1.0
