@@ -414,3 +414,17 @@ def test_a_line_of_many_derivatives_goes_to_review_quickly() -> None:
     assert time.process_time() - started < 10  # once about 6 s for a few such lines
     assert result.steps[1].status == "unknown"
     assert "too many derivatives to check" in result.steps[1].reason
+
+
+def test_a_shape_reason_names_the_operator_s_own_variable() -> None:
+    result = derive(
+        "\n".join(
+            [
+                r"$$J(\beta) = \frac12\|y - X\beta\|^2$$",
+                r"$$\nabla_\beta J(\beta) = X^TX\beta - X^Ty$$",
+                r"$$\frac{\partial}{\partial X}\frac12\|y - X\beta\|^2 = X^T(X\beta - y)$$",
+            ]
+        )
+    )
+    assert result.first_invalid == 3
+    assert "with respect to X is an n×p matrix, like X" in result.steps[2].reason

@@ -333,9 +333,14 @@ class _Checker:
     def derivative_note(self, before: _Side, after: _Side) -> str:
         for side in (before, after):
             if isinstance(side.written, MatrixGradient):
+                variable = side.written.args[1]  # the operator's own, not always the question's
+                try:
+                    shape = raw_shape(variable)
+                except ShapeError:
+                    return ""
                 return (
-                    f": the derivative of a scalar with respect to {plain(self.variable)} is "
-                    f"{describe_shape(self.variable_shape)}, like {plain(self.variable)}"
+                    f": the derivative of a scalar with respect to {plain(variable)} is "
+                    f"{describe_shape(shape)}, like {plain(variable)}"
                 )
         return ""
 
