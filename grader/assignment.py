@@ -152,11 +152,16 @@ def list_assignments(course: Path) -> list[str]:
 
 
 def load_assignment(course: Path, assignment_id: str, *, use_solutions: bool = True) -> Assignment:
+    # Only the name of one of the course's assignments: an id can be a student's text (a
+    # notebook's metadata), and as a path ("../x", "/tmp/x") it would make the parent load
+    # check code from any folder.
+    known = list_assignments(course)
+    if assignment_id not in known:
+        raise UsageError(
+            f"unknown assignment {assignment_id!r} (known: {', '.join(known) or 'none'})"
+        )
     public = course / "assignments" / assignment_id
     spec_path = public / SPEC_FILE
-    if not spec_path.is_file():
-        known = ", ".join(list_assignments(course)) or "none"
-        raise UsageError(f"unknown assignment {assignment_id!r} (known: {known})")
     private = course / "solutions" / assignment_id
     return parse_spec(spec_path, private if use_solutions and private.is_dir() else None)
 

@@ -14,7 +14,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_markdown_cell, new_notebook
 
+from grader.assignment import load_assignment
 from grader.cli import main
+from grader.errors import UsageError
 from grader.remote import definition_pattern
 from grader.report.cells import MAX_MARKDOWN, MAX_MARKDOWN_TOTAL, render_cells
 from grader.submission import read_submission
@@ -62,6 +64,12 @@ def test_an_assignment_id_from_the_metadata_is_never_a_path(
     err = capsys.readouterr().err
     assert code == 2 and not marker.exists()
     assert "unknown" in err and "known: backprop" in err
+
+
+@pytest.mark.parametrize("aid", ["../assignments/backprop", "/tmp/backprop", "backprop/"])
+def test_loading_an_assignment_takes_only_a_name_of_the_course(aid: str) -> None:
+    with pytest.raises(UsageError, match=r"unknown assignment .* \(known: backprop, "):
+        load_assignment(ROOT, aid)
 
 
 def render(tmp_path: Path, *sources: str) -> str:
