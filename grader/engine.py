@@ -492,8 +492,10 @@ def run_checks(ctx: GradeContext, check_files: Sequence[Path]) -> list[CheckResu
     if not check_files:
         return ctx.results
     args = _pytest_args(check_files)
-    _forget_changed_modules(check_files)
-    kept = _kept_session(ctx, check_files, args)
+    stamps = _stamps(check_files)
+    if stamps is not None:
+        _forget_changed_modules(stamps)
+    kept = _kept_session(ctx, stamps, args) if stamps is not None else None
     if kept is not None:
         code, fatal = kept.run(ctx)
     else:
@@ -660,26 +662,36 @@ def _drop_kept() -> None:
             kept.close()
 
 
+Stamps = tuple[tuple[str, int, int], ...]  # (path, mtime_ns, size) of each check file
+
 # The size and modification time of each check file when this process last loaded it.
 _LOADED: dict[str, tuple[int, int]] = {}
 
 
-def _forget_changed_modules(check_files: Sequence[Path]) -> None:
-    """Drop the module of every check file that changed since this process loaded it.
-
-    pytest's importlib mode takes a module it finds in ``sys.modules`` as it is: a long-lived
-    process (the warm server, a notebook kernel running ``check``) would go on grading with a
-    check file's old contents after an instructor edited it.
-    """
+def _stamps(check_files: Sequence[Path]) -> Stamps | None:
+    """Each check file's path, modification time and size; None when one cannot be read
+    (then ``pytest.main`` runs and reports it)."""
+    stamps = []
     for path in check_files:
         try:
             st = path.stat()
         except OSError:
-            continue
-        key, stamp = str(path), (st.st_mtime_ns, st.st_size)
-        if _LOADED.get(key) != stamp:  # changed, or loaded by someone else: load it afresh
-            _forget_module(key)
-        _LOADED[key] = stamp
+            return None
+        stamps.append((str(path), st.st_mtime_ns, st.st_size))
+    return tuple(stamps)
+
+
+def _forget_changed_modules(stamps: Stamps) -> None:
+    """Drop the module of every check file that changed since this process loaded it.
+
+    pytest's importlib mode takes a module it finds in ``sys.modules`` as it is: a long-lived
+    process (a batch worker, a notebook kernel running ``check``) would go on grading with a
+    check file's old contents after an instructor edited it.
+    """
+    for path, mtime, size in stamps:
+        if _LOADED.get(path) != (mtime, size):  # changed, or loaded by someone else
+            _forget_module(path)
+        _LOADED[path] = (mtime, size)
 
 
 def _forget_module(path: str) -> None:
@@ -688,9 +700,7 @@ def _forget_module(path: str) -> None:
             del sys.modules[name]
 
 
-def _kept_session(
-    ctx: GradeContext, check_files: Sequence[Path], args: list[str]
-) -> KeptSession | None:
+def _kept_session(ctx: GradeContext, stamps: Stamps, args: list[str]) -> KeptSession | None:
     """The kept session for these checks (built on first use), or None to run pytest.main.
 
     The key holds the assignment object (the parametrisation comes from it) and each check
@@ -699,10 +709,6 @@ def _kept_session(
     reason of pytest's own: then ``pytest.main`` runs and reports the problem as it always did.
     A check file that cannot be loaded raises its ``SpecError`` here.
     """
-    try:
-        stamps = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in check_files)
-    except OSError:
-        return None
     key = (id(ctx.assignment), tuple(args), stamps)
     if _KEPT and _KEPT[0].key == key and _KEPT[0].assignment is ctx.assignment:
         return _KEPT[0]
