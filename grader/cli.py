@@ -132,7 +132,7 @@ def _cmd_grade(argv: Sequence[str]) -> int:
     result, sub, assignment = grade_path(args.submission, options)
     warnings = [w for w in [assignment_mismatch(sub, assignment)] if w]
     for warning in warnings:
-        print(warning, file=sys.stderr)
+        print(f"warning: {warning}", file=sys.stderr)
     # A run of some questions only is labelled as such everywhere, and its files are named
     # after those questions so that they never replace the full report.
     only = [q.id for q in result.questions] if options.questions else None
@@ -175,7 +175,7 @@ def _json(
 ) -> dict[str, Any]:
     """The result as JSON; a partial run says which questions it graded."""
     data = result.to_json()
-    data["warnings"] = [w.removeprefix("warning: ") for w in warnings]
+    data["warnings"] = list(warnings)
     data["partial"] = only is not None
     if only is not None:
         data["questions_graded"] = list(only)

@@ -157,7 +157,7 @@ def assignment_mismatch(sub: Submission, assignment: Assignment) -> str | None:
     if hint is None or hint == assignment.id:
         return None
     return (
-        f"warning: {sub.display} says it is for assignment {hint!r}, but it was graded as "
+        f"{sub.display} says it is for assignment {hint!r}, but it was graded as "
         f"{assignment.id!r} (--assignment); its answers may not fit"
     )
 

@@ -211,7 +211,7 @@ def _view(
         "percent": f"{max(0.0, min(100.0, percent)):.1f}",
         "version": __version__,
         "only": list(only) if only else [],
-        "warnings": [w.removeprefix("warning: ") for w in warnings],
+        "warnings": list(warnings),
     }
 
 
