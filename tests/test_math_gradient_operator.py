@@ -13,15 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from derivations import derive
 
 from grader.assignment import load_assignment
 from grader.checks.math import (
     Deriv,
-    DerivationCheck,
     ReadError,
     SymbolTable,
     Verdict,
-    check_derivation,
     read,
     shape_of,
     value_at,
@@ -40,19 +39,6 @@ def normal() -> SymbolTable:
 @pytest.fixture(scope="module")
 def backprop() -> SymbolTable:
     return SymbolTable.from_mapping(load_assignment(ROOT, "backprop").symbols)
-
-
-def derive(steps: str | list[str]) -> DerivationCheck:
-    """Question 2 of normal-equation judged as the real spec sets it."""
-    assignment = load_assignment(ROOT, "normal-equation")
-    q = assignment.question("2")
-    return check_derivation(
-        steps,
-        SymbolTable.from_mapping(assignment.symbols),
-        start=q.extra["start"],
-        variable=q.extra["variable"],
-        final_expected=q.extra["final"],
-    )
 
 
 RNG = np.random.default_rng(7)

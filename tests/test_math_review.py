@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from derivations import derive
 
 from grader.assignment import load_assignment
 from grader.checks.math import (
-    DerivationCheck,
     SymbolTable,
     Verdict,
-    check_derivation,
     equivalent,
     read,
     read_derivative_equations,
@@ -24,19 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _table(aid: str) -> SymbolTable:
     return SymbolTable.from_mapping(load_assignment(ROOT, aid).symbols)
-
-
-def derive(steps: str | list[str]) -> DerivationCheck:
-    """Question 2 of normal-equation judged as the real spec sets it."""
-    assignment = load_assignment(ROOT, "normal-equation")
-    q = assignment.question("2")
-    return check_derivation(
-        steps,
-        SymbolTable.from_mapping(assignment.symbols),
-        start=q.extra["start"],
-        variable=q.extra["variable"],
-        final_expected=q.extra["final"],
-    )
 
 
 @pytest.fixture(scope="module")
