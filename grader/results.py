@@ -29,7 +29,14 @@ __all__ = [
     "RubricMatch",
     "TextNote",
     "detail_from_json",
+    "points_text",
 ]
+
+
+def points_text(x: float) -> str:
+    """``1 point``, ``2.5 points``: a number of points as the reports write it."""
+    n = f"{round(x, 3):g}"
+    return f"{n} point{'' if n == '1' else 's'}"
 
 
 class Outcome(enum.StrEnum):
@@ -236,6 +243,14 @@ class QuestionResult:
     def needs_review(self) -> bool:
         # An instructor's override settles the question.
         return not self.override and any(c.needs_review for c in self.checks)
+
+    @property
+    def only_unchecked_missing(self) -> bool:
+        """Points are missing, but nothing failed: they could not be checked here (no solutions)."""
+        return (
+            self.unchecked_points > 0
+            and self.max_score - 1e-9 > self.score >= self.max_score - self.unchecked_points - 1e-9
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

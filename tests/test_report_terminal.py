@@ -42,3 +42,14 @@ def test_a_skipped_check_shows_no_points_lost() -> None:
     )
     text = summary(result((passed, skipped), unchecked=1.0, score=1.0))
     assert "against the reference: not installed" in text and "-1 " not in text
+
+
+def test_points_are_written_with_their_number() -> None:
+    from grader.results import points_text
+
+    assert [points_text(x) for x in (1.0, 2.0, 0.5, 1 / 3)] == [
+        "1 point",
+        "2 points",
+        "0.5 points",
+        "0.333 points",
+    ]

@@ -33,6 +33,7 @@ from ..results import (
     QuestionResult,
     RubricMatch,
     TextNote,
+    points_text,
 )
 from .cells import bytecode_cache
 from .svg import gradient_chart
@@ -157,10 +158,8 @@ def question_status(q: QuestionResult) -> tuple[str, str, str, str]:
         return "unchecked", "–", "muted", "not checked here"
     if q.score >= q.max_score - 1e-9:
         return "full", "✓", "ok", "full marks"
-    if q.unchecked_points > 0 and q.score >= q.max_score - q.unchecked_points - 1e-9:
-        # Nothing failed: the missing points could not be checked here (no solutions).
-        n = f"{round(q.unchecked_points, 3):g}"
-        return "unchecked", "–", "muted", f"{n} point{'' if n == '1' else 's'} not checked here"
+    if q.only_unchecked_missing:
+        return "unchecked", "–", "muted", f"{points_text(q.unchecked_points)} not checked here"
     if q.score <= 1e-9:
         return "zero", "✗", "bad", "no points"
     return "partial", "◐", "warn", "partly right"

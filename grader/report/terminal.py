@@ -6,15 +6,11 @@ import re
 import textwrap
 from collections.abc import Sequence
 
-from ..results import GradeResult, Outcome
+from ..results import GradeResult, Outcome, points_text
 
 
 def _questions(ids: Sequence[str]) -> str:
     return ("question " if len(ids) == 1 else "questions ") + ", ".join(ids)
-
-
-def _points(x: float) -> str:
-    return f"{_fmt(x)} point" + ("" if x == 1 else "s")
 
 
 def _wrap(line: str, width: int, indent: str) -> list[str]:
@@ -57,16 +53,15 @@ def _summary(
     ]
     if not result.solutions_available:
         lines.append(
-            f"  reference solutions not installed: {_points(result.unchecked_points)} "
+            f"  reference solutions not installed: {points_text(result.unchecked_points)} "
             "could not be checked"
         )
     for q in result.questions:
-        earned_all_checked = q.score >= q.max_score - q.unchecked_points - 1e-9
         if q.score >= q.max_score - 1e-9:
             mark = "✓"
         elif q.needs_review:
             mark = "?"
-        elif q.unchecked_points and earned_all_checked:
+        elif q.only_unchecked_missing:
             mark = "–"  # nothing failed: some points just could not be checked here
         else:
             mark = "✗"
@@ -84,7 +79,7 @@ def _summary(
             if c.hint:
                 lines += _wrap(f"        hint: {c.hint}", width, " " * 14)
         if q.unchecked_points:
-            lines.append(f"      – {_points(q.unchecked_points)} not checked here")
+            lines.append(f"      – {points_text(q.unchecked_points)} not checked here")
     broken = [c for c in result.cells if not c.ok]
     for run in broken[:5]:
         lines += _wrap(
