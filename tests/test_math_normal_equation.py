@@ -166,9 +166,19 @@ CORRECT_PYTHON = [
     "beta = inv(X.T @ X) @ X.T @ y",
 ]
 
+# The opening lecture writes the cost as ‖y − Xβ‖₂²; other courses write the transpose as ^t.
+CORRECT_LECTURE_NOTATION = [
+    r"J(\beta) = \frac{1}{2}\|y - X\beta\|_2^2",
+    r"= \frac{1}{2}(y - X\beta)^t(y - X\beta)",
+    r"\nabla_\beta J = X^tX\beta - X^ty = 0",
+    r"\beta = (X^tX)^{-1}X^ty",
+]
+
 
 @pytest.mark.parametrize(
-    "steps", [CORRECT_ALIGNED, CORRECT_PROSE, CORRECT_PYTHON], ids=["aligned", "prose", "python"]
+    "steps",
+    [CORRECT_ALIGNED, CORRECT_PROSE, CORRECT_PYTHON, CORRECT_LECTURE_NOTATION],
+    ids=["aligned", "prose", "python", "lecture-notation"],
 )
 def test_correct_derivations_have_every_step_ok(table: SymbolTable, steps: str | list[str]) -> None:
     result = check(table, steps)

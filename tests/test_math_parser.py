@@ -145,6 +145,15 @@ MATRIX_CONSTRUCTS = [
     (r"\left\| y - X\beta \right\|^2", "(y - X*beta).T*(y - X*beta)"),
     ("‖y − Xβ‖²", "(y - X*beta).T*(y - X*beta)"),
     (r"\lVert y - X\beta \rVert^2", "(y - X*beta).T*(y - X*beta)"),
+    # The lecture's own notation: the Euclidean norm with its subscript 2.
+    (r"\|y - X\beta\|_2^2", "(y - X*beta).T*(y - X*beta)"),
+    (r"\|y - X\beta\|^2_2", "(y - X*beta).T*(y - X*beta)"),
+    (r"\lVert y - X\beta \rVert_{2}^{2}", "(y - X*beta).T*(y - X*beta)"),
+    ("‖y − Xβ‖₂²", "(y - X*beta).T*(y - X*beta)"),
+    ("X^ty", "X.T*y"),
+    ("X^{t} y", "X.T*y"),
+    (r"(X^tX)^{-1}X^ty", "(X.T*X)**(-1)*X.T*y"),
+    (r"(y - X\beta)^t(y - X\beta)", "(y - X*beta).T*(y - X*beta)"),
     (r"X^T(X\beta - y)", "X.T*(X*beta - y)"),
     (r"(X^TX + \lambda I)^{-1}X^Ty", "(X.T*X + lambda*I)**(-1)*X.T*y"),
     ("yy^T", "y*y.T"),
@@ -160,6 +169,30 @@ MATRIX_CONSTRUCTS = [
 @pytest.mark.parametrize(("text", "shown"), MATRIX_CONSTRUCTS)
 def test_matrix_constructs_read_as_expected(ne: SymbolTable, text: str, shown: str) -> None:
     assert read(text, ne, expand_definitions=False).read_as() == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [(r"\|\beta\|_1", "‖…‖_1"), (r"\|y\|_\infty", "‖…‖_\\infty"), ("‖y‖₁", "‖…‖_₁")],
+)
+def test_a_norm_other_than_the_euclidean_is_named_not_misread(
+    ne: SymbolTable, text: str, named: str
+) -> None:
+    with pytest.raises(ReadError, match="only the Euclidean norm") as err:
+        read(text, ne, expand_definitions=False)
+    assert named in str(err.value)
+
+
+def test_a_small_t_is_a_transpose_only_where_t_means_nothing_else() -> None:
+    rnn = SymbolTable.from_mapping(
+        {"h": {"kind": "vector", "shape": ["n"]}, "t": {"kind": "scalar"}, "x": {"kind": "scalar"}}
+    )
+    assert read("x^t", rnn, expand_definitions=False).read_as() == "x**t"
+    with pytest.raises(ReadError, match="whole power, not t"):
+        read("h^t", rnn, expand_definitions=False)  # t is a symbol here: never a transpose
+    scalar = SymbolTable.from_mapping({"x": {"kind": "scalar"}})
+    with pytest.raises(ReadError, match="'t' is not one of"):
+        read("x^t", scalar, expand_definitions=False)  # no transpose of a scalar: e^{-t} stays
 
 
 def test_implicit_product_of_scalar_names_splits_into_declared_symbols(bp: SymbolTable) -> None:

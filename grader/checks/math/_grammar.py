@@ -113,6 +113,8 @@ class Parser(NameReader):
         return False
 
     def postfix(self) -> Any:
+        first = self.peek()
+        bars = first.kind == "op" and first.value in ("‖", "|")
         value = self.atom()
         powers = 0  # a chain of powers nests like brackets: x^x^x… counts toward MAX_DEPTH
         try:
@@ -137,6 +139,8 @@ class Parser(NameReader):
                         value = self.superscript(value)
                     else:
                         value = self.raise_to(value, self.unary(), token)
+                elif token.value == "_" and bars:
+                    self.norm_subscript()
                 elif token.value == "_":
                     raise self.fail("a subscript '_' must follow a symbol name")
                 else:
@@ -144,6 +148,20 @@ class Parser(NameReader):
             return value
         finally:
             self.depth -= powers
+
+    def norm_subscript(self) -> None:
+        """``‖v‖_2``, ``‖v‖_{2}``, ``‖v‖₂`` (also after the square): the Euclidean norm, the
+        one ``‖v‖`` means; any other subscript (``‖β‖_1``) is a norm this reader lacks."""
+        underscore = self.advance()
+        inner = self.group_tokens() if self.at("{") else [self.peek()]
+        if len(inner) == 1 and inner[0].kind == "num" and inner[0].value == "2":
+            self.pos += len(inner) + 2 if self.at("{") else 1
+            return
+        shown = "".join(t.text for t in inner) or "?"
+        raise self.fail(
+            f"only the Euclidean norm ‖…‖ (or ‖…‖₂) can be read, not the norm ‖…‖_{shown}",
+            underscore,
+        )
 
     def raise_to(self, base: Any, exponent: Any, token: Token) -> Any:
         try:
@@ -162,10 +180,14 @@ class Parser(NameReader):
         start = self.pos
         inner = self.group_tokens() if self.at("{") else [self.peek()]
         marks = [t for t in inner if t.kind != "op" or t.value not in "{}"]
-        if len(marks) == 1 and self.is_tmark(marks[0]):
+        if len(marks) == 1 and (self.is_tmark(marks[0]) or self.is_small_t(marks[0], base)):
             self.pos = start + (len(inner) + 2 if self.at("{") else 1)
             return build.transpose(base)
-        if len(marks) == 2 and marks[0].value == "-" and self.is_tmark(marks[1]):
+        if (
+            len(marks) == 2
+            and marks[0].value == "-"
+            and (self.is_tmark(marks[1]) or self.is_small_t(marks[1], base))
+        ):
             self.pos = start + len(inner) + 2
             return build.transpose(build.inverse(base))
         token = self.peek()
@@ -223,6 +245,16 @@ class Parser(NameReader):
     def is_tmark(self, token: Token) -> bool:
         return (token.kind == "cmd" and token.value == "tmark") or (
             token.kind == "name" and token.value == "T"
+        )
+
+    def is_small_t(self, token: Token, base: Any) -> bool:
+        """``X^t``: a transpose too, on a matrix or vector, where ``t`` is no symbol of the
+        question (in an RNN question ``h^t`` keeps its meaning)."""
+        return (
+            token.kind == "name"
+            and token.value == "t"
+            and self.table.lookup_key("t") is None
+            and build.is_matrix(base)
         )
 
     def exponent_atom(self) -> Any:

@@ -76,6 +76,7 @@ _UNICODE_OPS = {"−": "-", "–": "-", "—": "-", "·": "·", "⋅": "·", "�
 _UNICODE_CMDS = {"∂": "partial", "∇": "nabla", "√": "sqrt", "⊤": "tmark"}
 _UNICODE_UNSUPPORTED = set("∑∏∫∈≤≥≠≈…⋯∞⊙⊗∘")
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
+_SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 _FRACTIONS = {"½": ("1", "2"), "¼": ("1", "4"), "¾": ("3", "4"), "⅓": ("1", "3")}
 _MODULES = {"np", "numpy", "sp", "sympy", "math", "torch", "scipy", "linalg", "la", "mp"}
 
@@ -310,6 +311,14 @@ class _Lexer:
                 raise LexError(f"cannot read the exponent {text[i:end]}", i)
             self.emit("num", power, i, text[i:end])
             self.emit("op", ")", i, text[i:end])
+            return end
+        elif ch in "₀₁₂₃₄₅₆₇₈₉":
+            # After a name they are part of it (W₂); elsewhere a subscript, as ‖v‖₂ is ‖v‖_2.
+            end = i
+            while end < len(text) and text[end] in "₀₁₂₃₄₅₆₇₈₉":
+                end += 1
+            self.emit("op", "_", i, text[i:end])
+            self.emit("num", text[i:end].translate(_SUBSCRIPTS), i, text[i:end])
             return end
         elif ch in GREEK:
             end = i + 1
