@@ -8,7 +8,8 @@ submission's grading is made of, so that a change to one of them can be measured
 after on its own: a call into the sandbox (a NumPy array each way), the `.npy` encoding of a
 small array each way, scoring a written answer against its rubric, rendering a notebook's cells
 for the report, a property check (Hypothesis's engine against a replayed list of examples), and
-starting and stopping one child of a zygote. Memos are cleared before every round, so each
+starting and stopping one child of a zygote (with SymPy preloaded, and without it, as in a batch
+whose submissions never name it). Memos are cleared before every round, so each
 figure is the cost of an input seen for the first time. Figures are medians of the rounds, in
 milliseconds; the machine's speed drifts, so compare runs made close together.
 """
@@ -76,6 +77,21 @@ def sandbox_parts(rounds: int) -> dict[str, float]:
                 rounds,
                 lambda: ChildProcess(launcher, init=init, timeout=20.0, zygote=zygote).close(),
             )
+            # A batch whose submissions never name SymPy has a zygote without it.
+            lean = SandboxFactory(
+                "bubblewrap", allow_fallback=False, zygote=True, preload=("numpy",)
+            )
+            try:
+                small = lean.zygote(limits)
+                if small is not None and small.is_ready(30.0):
+                    out["zygote child, start and stop (NumPy only)"] = _median_ms(
+                        rounds,
+                        lambda: ChildProcess(
+                            launcher, init=init, timeout=20.0, zygote=small
+                        ).close(),
+                    )
+            finally:
+                lean.close()
         runner = Runner(
             launcher,
             read_submission(SEED).cells,

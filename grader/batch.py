@@ -20,7 +20,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +29,7 @@ from typing import Any, TextIO
 from .batch_store import STATE_DIR, Found, Store, discover, file_hash, output_lock
 from .batch_worker import Done, Task, grade_task, start_worker, task_limit, watched
 from .cli import atomic_write
-from .errors import SandboxUnavailable, UsageError
+from .errors import GraderError, SandboxUnavailable, UsageError
 from .overrides import Override, load_overrides, validate_overrides
 from .report.gradebook import Entry, duplicates
 
@@ -123,11 +123,38 @@ def _make_executor(
         executor: cf.Executor = client.get_executor(pure=False)
         return executor, client.close
     jobs = options.jobs or len(os.sched_getaffinity(0))
-    pool = _local_pool(max(1, jobs), warm=warm, sandbox=options.sandbox)
+    preload = _zygote_preload(options) if warm else None
+    pool = _local_pool(max(1, jobs), warm=warm, sandbox=options.sandbox, preload=preload)
     return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _local_pool(jobs: int, *, warm: bool, sandbox: str = "auto") -> cf.ProcessPoolExecutor:
+def _zygote_preload(options: BatchOptions) -> tuple[str, ...] | None:
+    """What the workers' zygotes import, from what the submissions name (None: the default,
+    when the folder cannot be listed; the batch then reports that itself)."""
+    from .sandbox.launcher import zygote_preload
+    from .submission import MAX_BYTES
+
+    try:
+        found = discover(options.folder, options.output_dir)
+    except (GraderError, OSError):
+        return None
+
+    def contents() -> Iterator[bytes]:
+        for f in found:
+            if f.problem:
+                continue  # never read (a link, a FIFO…)
+            try:
+                with f.path.open("rb") as fh:
+                    yield fh.read(MAX_BYTES + 1)
+            except OSError:
+                continue  # the worker reports it
+
+    return zygote_preload(contents())
+
+
+def _local_pool(
+    jobs: int, *, warm: bool, sandbox: str = "auto", preload: tuple[str, ...] | None = None
+) -> cf.ProcessPoolExecutor:
     """Worker processes that die with this one, so a batch killed with SIGKILL leaves none
     behind to hold the output lock or a sandbox."""
     context = multiprocessing.get_context()
@@ -139,7 +166,7 @@ def _local_pool(jobs: int, *, warm: bool, sandbox: str = "auto") -> cf.ProcessPo
         max_workers=jobs,
         mp_context=context,
         initializer=start_worker,
-        initargs=(parent, warm, sandbox),
+        initargs=(parent, warm, sandbox, preload),
     )
 
 

@@ -74,6 +74,7 @@ class _WorkerState:
         from .grading import SandboxFactory
 
         self.factories: dict[str, SandboxFactory] = {}
+        self.preload: tuple[str, ...] | None = None  # the zygote's imports; None: the default
         self.assignments: dict[tuple[str, str, bool], Any] = {}
         # pytest (which runs the checks) and nbconvert are not re-entrant: one submission at
         # a time per process, even on a Dask worker that runs several tasks in threads.
@@ -83,7 +84,10 @@ class _WorkerState:
         from .grading import SandboxFactory
 
         if sandbox not in self.factories:
-            self.factories[sandbox] = SandboxFactory(sandbox, allow_fallback=False, zygote=True)
+            extra = {} if self.preload is None else {"preload": self.preload}
+            self.factories[sandbox] = SandboxFactory(
+                sandbox, allow_fallback=False, zygote=True, **extra
+            )
         return self.factories[sandbox]
 
     def assignment(self, course: str, aid: str, use_solutions: bool) -> Any:
@@ -100,15 +104,22 @@ def _state() -> _WorkerState:
     return _WorkerState()
 
 
-def start_worker(batch_pid: int | None, warm: bool, sandbox: str = "auto") -> None:
+def start_worker(
+    batch_pid: int | None,
+    warm: bool,
+    sandbox: str = "auto",
+    preload: tuple[str, ...] | None = None,
+) -> None:
     """Initialise a local worker process: die with the batch, watch its tasks' time, then
     warm up if asked.
 
     ``batch_pid`` is the batch's own pid when it is the worker's parent (fork or spawn), and
-    None when a fork server stands between them.
+    None when a fork server stands between them. ``preload`` is what the worker's zygote
+    imports (see ``grading.zygote_preload``); None for the default.
     """
     die_with_parent(batch_pid)
     threading.Thread(target=_watchdog, name="grader-task-watchdog", daemon=True).start()
+    _state().preload = preload
     if warm:
         warm_up(sandbox)
 

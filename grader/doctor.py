@@ -167,7 +167,7 @@ facts = [os.getpid(), sorted(os.listdir("/proc")).count("2"), status["CapEff"].s
 
 def zygote_fact(launcher: Launcher) -> Fact:
     """Can batch workers fork children from a zygote here, each in namespaces of its own?"""
-    from .grading import ZYGOTE_PRELOAD
+    from .sandbox.launcher import ZYGOTE_PRELOAD
 
     slow = "batch workers start every child directly (correct, but slower)"
     forced = os.environ.get("GRADER_ZYGOTE", "").strip()

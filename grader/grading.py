@@ -18,12 +18,9 @@ from .assignment import Assignment, find_course_dir, infer_assignment, load_assi
 from .errors import SandboxUnavailable, SpecError, UsageError
 from .remote import Runner, SubmissionProxy, Timeouts
 from .results import GradeResult
-from .sandbox.launcher import Launcher, Limits, Mode
+from .sandbox.launcher import ZYGOTE_PRELOAD, Launcher, Limits, Mode
 from .sandbox.process import ChildGone, Zygote
 from .submission import Submission, read_submission
-
-# What a zygote imports once for all the children it forks: what most submissions import.
-ZYGOTE_PRELOAD = ("numpy", "sympy")
 
 
 @dataclass(frozen=True)
@@ -43,10 +40,18 @@ class SandboxFactory:
     # started directly, as for a single grade).
     ZYGOTE_STARTS = 3
 
-    def __init__(self, requested: str, *, allow_fallback: bool, zygote: bool = False) -> None:
+    def __init__(
+        self,
+        requested: str,
+        *,
+        allow_fallback: bool,
+        zygote: bool = False,
+        preload: tuple[str, ...] = ZYGOTE_PRELOAD,
+    ) -> None:
         if requested not in ("auto", "bubblewrap", "process"):
             raise UsageError(f"--sandbox {requested!r} must be auto, bubblewrap or process")
         self.requested = requested
+        self.preload = preload  # what a zygote started here imports
         self.allow_fallback = allow_fallback and requested == "auto"
         self.mode = Mode.PROCESS if requested == "process" else Mode.BUBBLEWRAP
         self.warning: str | None = None
@@ -88,7 +93,7 @@ class SandboxFactory:
             return None
         self._zygote_starts += 1
         try:
-            started = Zygote(self.launcher(limits), ZYGOTE_PRELOAD)
+            started = Zygote(self.launcher(limits), self.preload)
         except SandboxUnavailable:
             self._zygote_starts = self.ZYGOTE_STARTS
             return None

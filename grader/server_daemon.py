@@ -193,8 +193,7 @@ class Server:
         Each zygote goes to exactly one worker, which adopts it; the server then starts the
         next. It imports in the background, so a grade that comes at once only waits for it.
         """
-        from .grading import ZYGOTE_PRELOAD
-        from .sandbox.launcher import Launcher, Limits, Mode
+        from .sandbox.launcher import ZYGOTE_PRELOAD, Launcher, Limits, Mode
         from .sandbox.process import Zygote
 
         self.spare = None

@@ -111,6 +111,40 @@ def test_discover_keeps_keys_unique_and_never_reads_links_or_fifos(tmp_path: Pat
     assert ignored == ["notes.txt", "zed/data.csv"]
 
 
+def test_the_workers_zygote_imports_what_the_submissions_name(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    touch(subs / "ada.py", "import numpy as np\n")
+    os.mkfifo(subs / "quinn.py")  # never opened: it would block the scan
+    (tmp_path / "outside").mkdir()
+    touch(tmp_path / "outside" / "hw.py", "import sympy\n")
+    (subs / "mallory").symlink_to(tmp_path / "outside", target_is_directory=True)
+    options = BatchOptions(folder=subs, output_dir=tmp_path / "out")
+    assert batch_module._zygote_preload(options) == ("numpy",)  # the link is not followed
+    touch(subs / "bo" / "hw.ipynb", '{"cells": [{"source": ["import sympy as sp"]}]}')
+    assert batch_module._zygote_preload(options) == ("numpy", "sympy")
+    assert batch_module._zygote_preload(replace(options, folder=tmp_path / "none")) is None
+
+
+def test_a_worker_hands_its_preload_to_the_zygote(monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader import batch_worker
+
+    monkeypatch.setattr(batch_worker, "die_with_parent", lambda parent: None)
+    monkeypatch.setattr(batch_worker, "_watchdog", lambda: None)
+    state = _state()
+    saved_preload, saved = state.preload, dict(state.factories)
+    state.factories.clear()
+    try:
+        batch_worker.start_worker(None, False, "process", ("numpy",))
+        assert state.factory("process").preload == ("numpy",)
+        state.factories.clear()
+        batch_worker.start_worker(None, False, "process", None)
+        assert state.factory("process").preload == ("numpy", "sympy")  # the default
+    finally:
+        state.preload = saved_preload
+        state.factories.clear()
+        state.factories.update(saved)
+
+
 def test_a_batch_reports_a_fifo_instead_of_waiting_on_it(tmp_path: Path) -> None:
     subs = tmp_path / "subs"
     subs.mkdir()

@@ -228,3 +228,36 @@ def test_a_clone_the_kernel_refuses_raises_and_leaves_python_as_it_was() -> None
     done = threading.Event()
     threading.Thread(target=lambda: (__import__("colorsys"), done.set()), daemon=True).start()
     assert done.wait(10)
+
+
+def test_a_zygote_imports_sympy_only_for_a_batch_that_names_it() -> None:
+    from grader.sandbox.launcher import ZYGOTE_PRELOAD, zygote_preload
+
+    plain = b'{"source": ["import numpy as np\\n", "def f(x):\\n", "    return x\\n"]}'
+    uses = b'{"source": ["import sympy as sp\\n"]}'
+    assert zygote_preload([]) == ("numpy",)
+    assert zygote_preload([plain, plain]) == ("numpy",)
+    assert zygote_preload([plain, uses]) == ZYGOTE_PRELOAD == ("numpy", "sympy")
+    assert zygote_preload(iter([b"from sympy import Symbol"])) == ("numpy", "sympy")
+
+
+def test_a_child_of_a_zygote_without_sympy_imports_it_itself() -> None:
+    """The preload is only a head start: a submission that imports SymPy where the batch's scan
+    did not see it (``__import__("sym" + "py")``) still runs, importing it in its own child."""
+    made = SandboxFactory("bubblewrap", allow_fallback=False, zygote=True, preload=("numpy",))
+    try:
+        code = (
+            "import sys\n"
+            "before = 'sympy' in sys.modules\n"
+            "sp = __import__('sym' + 'py')\n"
+            "value = str(sp.diff(sp.Symbol('x') ** 2))\n"
+        )
+        runner, proxy = run(made, code)
+        try:
+            assert runner.child is not None and runner.child.zygote is not None  # really forked
+            assert proxy.get("before") is False  # the zygote did not import it
+            assert proxy.get("value") == "2*x"
+        finally:
+            runner.close()
+    finally:
+        made.close()

@@ -41,7 +41,8 @@ class ZygoteError(Exception):
 
 class Zygote:
     """The parent's side of a zygote (``zygote.py``): a bubblewrap sandbox with NumPy (and
-    SymPy) imported, which forks a fresh child in namespaces of its own per submission.
+    maybe SymPy: ``preload``) imported, which forks a fresh child in namespaces of its own per
+    submission.
 
     One per launcher in a batch worker. It never runs student code and nothing it sends is
     believed beyond "started", "ended with this status".

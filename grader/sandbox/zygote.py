@@ -1,9 +1,10 @@
 """The zygote: a pre-imported process inside bubblewrap that forks one fresh child per request.
 
 Runs inside the sandbox (started by ``Zygote`` in ``process.py``), as the unprivileged sandbox
-user, and never runs student code itself. Starting Python and importing NumPy (and SymPy, which
-many submissions import) costs more than grading a typical submission; the zygote pays it once
-per batch worker, and every submission's child is a fork of it.
+user, and never runs student code itself. Starting Python and importing NumPy (and SymPy, when
+the submissions use it: see ``launcher.zygote_preload``) costs more than grading a typical
+submission; the zygote pays it once per batch worker, and every submission's child is a fork of
+it.
 
 A fork would share the zygote's sandbox with every earlier and later child, so each child is
 forked straight into namespaces of its own (``clone(2)`` with the namespace flags, in one step)
