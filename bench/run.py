@@ -16,6 +16,8 @@ Measures, in one run:
 - the cost of a timeout: a batch of clean submissions with and without one infinite loop added
   (the median of three such pairs), against the bound "its own time limit divided by the
   number of workers";
+- the share of CPU time the host took (steal, from /proc/stat) during the batch and floor runs:
+  on a shared virtual machine it explains a slow run;
 - the floor, `python -c "import numpy; exec(code)"` on the same submissions with the same
   number of workers, so every figure is also a ratio to it. The floor calls no function of a
   submission, so the one whose `backward` never returns costs it nothing; the grader waits out
@@ -128,6 +130,29 @@ def _code_of(path: Path) -> str:
         and not c.source.lstrip().startswith(("%", "!"))
         and "grader.notebook" not in c.source
     )
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """All CPU time and the part of it stolen by the host (Linux's /proc/stat, in ticks)."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    ticks = [int(x) for x in first[1:9]]  # user nice system idle iowait irq softirq steal
+    return sum(ticks), (ticks[7] if len(ticks) > 7 else 0)
+
+
+@contextlib.contextmanager
+def stolen(shares: list[float]) -> Iterator[None]:
+    """Append the share of CPU time the host took from this machine (steal) while the block
+    ran: on a shared virtual machine, a run with much steal is slow for reasons of its own."""
+    before = _cpu_ticks()
+    try:
+        yield
+    finally:
+        after = _cpu_ticks()
+        if before is not None and after is not None and after[0] > before[0]:
+            shares.append((after[1] - before[1]) / (after[0] - before[0]))
 
 
 def floor(paths: list[Path], jobs: int) -> float:
@@ -363,9 +388,12 @@ def main(argv: list[str] | None = None) -> int:
         # are run alternately, so that a slow spell is not all on one side, and the medians
         # (with the range) are reported.
         floors, runs = [], []
+        steal: list[float] = []
         for _ in range(max(1, args.batch_repeat)):
-            floors.append(floor(paths, args.jobs))
-            runs.append(batch(work / "subs", work / "out", args.jobs))
+            with stolen(steal):
+                floors.append(floor(paths, args.jobs))
+            with stolen(steal):
+                runs.append(batch(work / "subs", work / "out", args.jobs))
         walls = [r["wall"] for r in runs]
         b = {
             "wall": statistics.median(walls),
@@ -399,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         "floor_runs_per_s": floor_rates,
         "batch_vs_floor_runs": sorted(ratios),
         "peak_worker_mb": b["peak_worker_mb"],
+        "steal_share_max": max(steal, default=0.0),
     }
     for label, fig in (("cold", one), ("warm server", one_warm)):
         print(
@@ -420,6 +449,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{statistics.median(ratios):.2f}× the floor's time (runs {min(ratios):.2f}–"
         f"{max(ratios):.2f})"
     )
+    if steal:
+        print(
+            f"CPU time taken by the host (steal) during those runs: up to {max(steal):.0%} "
+            "(a run with much steal is slow for reasons of its own)"
+        )
     together = b["peak_worker_mb"] + b["peak_zygote_mb"]
     print(
         f"peak memory per worker: {b['peak_worker_mb']:.0f} MB, and its zygote "
