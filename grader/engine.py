@@ -155,6 +155,7 @@ class GraderPlugin:
         self._recorders: dict[str, CheckRecorder] = {}
         self._errors: dict[str, tuple[BaseException, float]] = {}
         self._durations: dict[str, float] = {}
+        self._nodeid = ""  # the check being set up or run
         self.fatal: GraderError | None = None
 
     def begin(self, ctx: GradeContext, config: pytest.Config) -> None:
@@ -188,21 +189,25 @@ class GraderPlugin:
     def assignment(self) -> Assignment:
         return self.ctx.assignment
 
+    # The per-check fixtures take the check's id from ``pytest_runtest_setup`` rather than from
+    # pytest's ``request``: asking for ``request`` costs pytest a signature inspection per use,
+    # some 60 of them per submission.
+
     @pytest.fixture
-    def record(self, request: pytest.FixtureRequest) -> CheckRecorder:
-        rec = CheckRecorder(_seed(request.node.nodeid))
-        self._recorders[request.node.nodeid] = rec
+    def record(self) -> CheckRecorder:
+        rec = CheckRecorder(_seed(self._nodeid))
+        self._recorders[self._nodeid] = rec
         return rec
 
     @pytest.fixture
-    def rng(self, request: pytest.FixtureRequest) -> Any:
+    def rng(self) -> Any:
         import numpy as np
 
-        return np.random.default_rng(_seed(request.node.nodeid))
+        return np.random.default_rng(_seed(self._nodeid))
 
     @pytest.fixture
-    def seed(self, request: pytest.FixtureRequest) -> int:
-        return _seed(request.node.nodeid)
+    def seed(self) -> int:
+        return _seed(self._nodeid)
 
     # hooks ---------------------------------------------------------------------------------
 
@@ -243,7 +248,9 @@ class GraderPlugin:
         else:
             items[:] = [item for item in items if item.get_closest_marker(MARKER) is not None]
 
+    @pytest.hookimpl(tryfirst=True)  # before pytest's own, which sets up the fixtures
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self._nodeid = item.nodeid
         if self.ctx.proxy is not None:
             self.ctx.proxy.runner.current_check_error = None
 

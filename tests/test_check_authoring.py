@@ -69,3 +69,48 @@ def test_a_bad_symbol_is_named_with_its_spec_file(tmp_path: Path) -> None:
     spec.write_text(bad, encoding="utf-8")
     with pytest.raises(SpecError, match=r"spec\.toml: \[symbols\]: symbol 'x': kind='vectr'"):
         grade_path(SEED, GradeOptions(course=tmp_path, questions=("2",)))
+
+
+SEEDS = '''
+import zlib
+from grader import CheckFailed, check
+
+
+def _expected(name):
+    return zlib.crc32(f"check_seeds.py::{name}".encode())
+
+
+@check("3", 0, name="first")
+def check_first(seed, rng, record):
+    """each check's own seed"""
+    want = __import__("numpy").random.default_rng(_expected("check_first")).random()
+    got = [seed, rng.random()]
+    raise CheckFailed("seen", expected=[_expected("check_first"), want], actual=got)
+
+
+@check("3", 0, name="second")
+def check_second(seed, record):
+    """and the next check's"""
+    raise CheckFailed("seen", expected=_expected("check_second"), actual=seed)
+'''
+
+
+@pytest.mark.slow
+def test_each_check_gets_the_seed_of_its_own_name(tmp_path: Path) -> None:
+    """``seed``, ``rng`` and ``record`` are seeded from the running check's file and name, the
+    same in the kept session of a long-lived process and in a fresh pytest run."""
+    from grader import engine
+
+    for part in ("assignments", "solutions"):
+        shutil.copytree(ROOT / part, tmp_path / part)
+    (tmp_path / "assignments" / "backprop" / "checks" / "check_seeds.py").write_text(
+        SEEDS, encoding="utf-8"
+    )
+    for kept in (True, False, True):
+        if not kept:
+            engine._drop_kept()
+        result, _, _ = grade_path(SEED, GradeOptions(course=tmp_path, questions=("3",)))
+        checks = {c.name: c for c in result.question("3").checks}
+        for name in ("first", "second"):
+            assert checks[name].expected == checks[name].actual, (name, kept)
+        assert checks["first"].actual != checks["second"].actual
