@@ -26,7 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from .batch_store import STATE_DIR, Found, Store, discover, file_hash, output_lock
+from .batch_store import (
+    STATE_DIR,
+    Found,
+    Store,
+    discover,
+    file_hash,
+    open_regular,
+    output_lock,
+)
 from .batch_worker import Done, Task, grade_task, start_worker, task_limit, watched
 from .cli import atomic_write
 from .errors import GraderError, SandboxUnavailable, UsageError
@@ -144,10 +152,11 @@ def _zygote_preload(options: BatchOptions) -> tuple[str, ...] | None:
             if f.problem:
                 continue  # never read (a link, a FIFO…)
             try:
-                with f.path.open("rb") as fh:
-                    yield fh.read(MAX_BYTES + 1)
+                with open_regular(f.path) as fh:
+                    if os.fstat(fh.fileno()).st_size <= MAX_BYTES:  # else refused unread
+                        yield fh.read(MAX_BYTES)
             except OSError:
-                continue  # the worker reports it
+                continue  # reported when the batch hashes it
 
     return zygote_preload(contents())
 
@@ -354,7 +363,14 @@ def _run_batch(
                 )
                 bar.step(entries[f.key], 0.0)
                 continue
-            digests[f.key] = digest = file_hash(f.path)
+            try:
+                digests[f.key] = digest = file_hash(f.path)
+            except OSError as exc:  # gone, or swapped for a link or a FIFO since discover
+                entries[f.key] = store.write(
+                    f, "", Done(f.key, "unreadable", f"{f.source}: cannot read: {exc}")
+                )
+                bar.step(entries[f.key], 0.0)
+                continue
             record = store.reusable(f, digest)
             if record is None:
                 tasks.append(task(f))

@@ -9,16 +9,18 @@ written atomically. This module never follows a symbolic link out of the batch f
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .batch_worker import Done, dumps
 from .cli import atomic_write
@@ -27,7 +29,16 @@ from .overrides import Override, apply_fitting, overrides_for
 from .report.gradebook import Entry, gradescope_json, result_json
 from .results import GradeResult
 
-__all__ = ["CACHEABLE", "STATE_DIR", "Found", "Store", "discover", "file_hash", "output_lock"]
+__all__ = [
+    "CACHEABLE",
+    "STATE_DIR",
+    "Found",
+    "Store",
+    "discover",
+    "file_hash",
+    "open_regular",
+    "output_lock",
+]
 
 STATE_DIR = ".grade-batch"  # lock and per-submission records, inside the output folder
 RESERVED = frozenset({"grades", "canvas", "summary"})
@@ -118,9 +129,24 @@ _LINK = "it is a symbolic link; a batch does not follow links"
 # --- records, resume and the lock -------------------------------------------------------------
 
 
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading, if it is a regular file when opened: never through a
+    link, and never a FIFO or a device, which could block this process for ever. Checked on
+    the open descriptor, so a file swapped since ``discover`` looked at it is refused too
+    (``OSError``)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def file_hash(path: Path) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as f:
+    with open_regular(path) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()

@@ -115,7 +115,7 @@ def start_worker(
 
     ``batch_pid`` is the batch's own pid when it is the worker's parent (fork or spawn), and
     None when a fork server stands between them. ``preload`` is what the worker's zygote
-    imports (see ``grading.zygote_preload``); None for the default.
+    imports (see ``sandbox.launcher.zygote_preload``); None for the default.
     """
     die_with_parent(batch_pid)
     threading.Thread(target=_watchdog, name="grader-task-watchdog", daemon=True).start()

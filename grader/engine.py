@@ -191,7 +191,7 @@ class GraderPlugin:
 
     # The per-check fixtures take the check's id from ``pytest_runtest_setup`` rather than from
     # pytest's ``request``: asking for ``request`` costs pytest a signature inspection per use,
-    # some 60 of them per submission.
+    # 70 of them per submission.
 
     @pytest.fixture
     def record(self) -> CheckRecorder:

@@ -155,6 +155,26 @@ def test_a_batch_reports_a_fifo_instead_of_waiting_on_it(tmp_path: Path) -> None
     assert (outcome.graded, len(outcome.failures)) == (0, 1)
 
 
+def test_a_file_swapped_after_discovery_is_opened_never_blocked_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FIFO or a link put where discover saw a regular file is refused when opened."""
+    from grader.batch_store import open_regular
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    os.mkfifo(subs / "quinn.py")
+    (subs / "link.py").symlink_to(touch(tmp_path / "elsewhere.py"))
+    for name in ("quinn.py", "link.py"):
+        with pytest.raises(OSError):
+            open_regular(subs / name)  # returns at once: never waits for a FIFO's writer
+    swapped = [Found(subs / "quinn.py", "quinn.py", "quinn", "quinn")]  # as if still a file
+    monkeypatch.setattr(batch_module, "discover", lambda *args, **kwargs: swapped)
+    outcome = run_batch(BatchOptions(subs, tmp_path / "out", jobs=1, course=COURSE))
+    (entry,) = outcome.entries
+    assert entry.status == "unreadable" and "not a regular file" in entry.message
+
+
 def test_batch_refuses_a_file_and_an_empty_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

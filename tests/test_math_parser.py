@@ -173,7 +173,12 @@ def test_matrix_constructs_read_as_expected(ne: SymbolTable, text: str, shown: s
 
 @pytest.mark.parametrize(
     ("text", "named"),
-    [(r"\|\beta\|_1", "‖…‖_1"), (r"\|y\|_\infty", "‖…‖_\\infty"), ("‖y‖₁", "‖…‖_₁")],
+    [
+        (r"\|\beta\|_1", "‖…‖_1"),
+        (r"\|y\|_\infty", "‖…‖_\\infty"),
+        ("‖y‖₁", "‖…‖_₁"),
+        ("|y|_1", "|…|_1"),
+    ],
 )
 def test_a_norm_other_than_the_euclidean_is_named_not_misread(
     ne: SymbolTable, text: str, named: str
@@ -190,9 +195,20 @@ def test_a_small_t_is_a_transpose_only_where_t_means_nothing_else() -> None:
     assert read("x^t", rnn, expand_definitions=False).read_as() == "x**t"
     with pytest.raises(ReadError, match="whole power, not t"):
         read("h^t", rnn, expand_definitions=False)  # t is a symbol here: never a transpose
+    indexed = SymbolTable.from_mapping(
+        {"h_t": {"kind": "vector", "shape": ["n"]}, "W": {"kind": "matrix", "shape": ["n", "n"]}}
+    )
+    with pytest.raises(ReadError, match="'t' is not one of"):
+        read("W^t h_t", indexed, expand_definitions=False)  # h_t: t is a time step here
     scalar = SymbolTable.from_mapping({"x": {"kind": "scalar"}})
     with pytest.raises(ReadError, match="'t' is not one of"):
         read("x^t", scalar, expand_definitions=False)  # no transpose of a scalar: e^{-t} stays
+
+
+@pytest.mark.parametrize("text", ["X^top y", "y^tanh(y)"])
+def test_a_small_t_starting_an_unknown_word_is_no_transpose(ne: SymbolTable, text: str) -> None:
+    with pytest.raises(ReadError, match="'t' is not one of"):  # not "'op'" or "'anh'"
+        read(text, ne, expand_definitions=False)
 
 
 def test_implicit_product_of_scalar_names_splits_into_declared_symbols(bp: SymbolTable) -> None:

@@ -6,9 +6,12 @@
     side      := ['-'|'+'] product (('+'|'-') product)*
     product   := unary ((('*'|'@'|'·'|'/') unary) | implicit postfix)*
     unary     := ('-'|'+') unary | postfix
-    postfix   := atom ("'" | '.T' | '^T' | '^' exponent | '**' unary)*
+    postfix   := atom ("'" | '.T' | '^T' | '^t' | '^' exponent | '**' unary)*
+                 | bars ('_2' | '^' exponent)*     (‖v‖_2^2: the Euclidean norm's subscript)
     atom      := number | name [call] | '(' side ')' | '{' side '}' | \\frac | \\sqrt
                  | '‖' side '‖' | '|' side '|' | derivative label (∂L/∂w2, dL/dw2, ∇_β J)
+
+``^t`` is a transpose only on a matrix or vector, where the question has no ``t`` of its own.
 
 Names are looked up in the question's :class:`SymbolTable` (then the built-in functions);
 an unknown run of letters is split into known names (``yy^T`` is y·yᵀ) or refused. The
@@ -140,7 +143,7 @@ class Parser(NameReader):
                     else:
                         value = self.raise_to(value, self.unary(), token)
                 elif token.value == "_" and bars:
-                    self.norm_subscript()
+                    self.norm_subscript(first.value)
                 elif token.value == "_":
                     raise self.fail("a subscript '_' must follow a symbol name")
                 else:
@@ -149,17 +152,19 @@ class Parser(NameReader):
         finally:
             self.depth -= powers
 
-    def norm_subscript(self) -> None:
+    def norm_subscript(self, bar: str) -> None:
         """``‖v‖_2``, ``‖v‖_{2}``, ``‖v‖₂`` (also after the square): the Euclidean norm, the
-        one ``‖v‖`` means; any other subscript (``‖β‖_1``) is a norm this reader lacks."""
+        one ``‖v‖`` means; any other subscript (``‖β‖_1``) is a norm this reader lacks.
+        ``bar`` is the opening bar as the student typed it, for the message."""
         underscore = self.advance()
         inner = self.group_tokens() if self.at("{") else [self.peek()]
         if len(inner) == 1 and inner[0].kind == "num" and inner[0].value == "2":
             self.pos += len(inner) + 2 if self.at("{") else 1
             return
         shown = "".join(t.text for t in inner) or "?"
+        bars = f"{bar}…{bar}"
         raise self.fail(
-            f"only the Euclidean norm ‖…‖ (or ‖…‖₂) can be read, not the norm ‖…‖_{shown}",
+            f"only the Euclidean norm {bars} (or {bars}_2) can be read, not {bars}_{shown}",
             underscore,
         )
 
@@ -172,6 +177,7 @@ class Parser(NameReader):
     def superscript(self, base: Any) -> Any:
         """After '^': a transpose mark (T, \\top, {\\mathsf T}), -T, or an exponent."""
         token = self.peek()
+        rest: Token | None = None
         if token.kind == "name" and len(token.value) > 1 and not self.table.lookup_key(token.value):
             # X^TX: without braces the exponent is one letter, the rest is the next factor.
             first = Token("name", token.value[0], token.pos, token.text[:1])
@@ -180,7 +186,11 @@ class Parser(NameReader):
         start = self.pos
         inner = self.group_tokens() if self.at("{") else [self.peek()]
         marks = [t for t in inner if t.kind != "op" or t.value not in "{}"]
-        if len(marks) == 1 and (self.is_tmark(marks[0]) or self.is_small_t(marks[0], base)):
+        # X^ty is Xᵀy, but X^top or y^tanh is no transpose followed by 'op' or 'anh'.
+        small_t = rest is None or self.known_name(rest.value)
+        if len(marks) == 1 and (
+            self.is_tmark(marks[0]) or (small_t and self.is_small_t(marks[0], base))
+        ):
             self.pos = start + (len(inner) + 2 if self.at("{") else 1)
             return build.transpose(base)
         if (
@@ -248,14 +258,19 @@ class Parser(NameReader):
         )
 
     def is_small_t(self, token: Token, base: Any) -> bool:
-        """``X^t``: a transpose too, on a matrix or vector, where ``t`` is no symbol of the
-        question (in an RNN question ``h^t`` keeps its meaning)."""
+        """``X^t``: a transpose too, on a matrix or vector, where ``t`` means nothing else in
+        the question (no symbol ``t``, no ``h_t``: there ``h^t`` keeps its meaning)."""
         return (
             token.kind == "name"
             and token.value == "t"
             and self.table.lookup_key("t") is None
+            and not self.table.uses_t_as_index()
             and build.is_matrix(base)
         )
+
+    def known_name(self, key: str) -> bool:
+        """A declared name, or a run of them (``Xbeta``)."""
+        return self.table.lookup_key(key) is not None or bool(self.split_name(key, {}))
 
     def exponent_atom(self) -> Any:
         """One character of exponent without braces, as LaTeX reads ``e^x2`` (e^x · 2)."""

@@ -245,6 +245,11 @@ class SymbolTable:
         """The spec for an already normalised key (see :func:`name_key`)."""
         return self._by_key.get(key)
 
+    def uses_t_as_index(self) -> bool:
+        """Whether a declared spelling ends in a ``t`` subscript (``h_t`` is ``ht``): then a
+        superscript ``t`` is a time step there too, never a transpose."""
+        return any(len(k) > 1 and k.endswith("t") for k in self._by_key)
+
     def suggest(self, key: str) -> str | None:
         """A declared name that differs from ``key`` only in case, for error messages."""
         for known, spec in self._by_key.items():
