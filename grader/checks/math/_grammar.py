@@ -186,11 +186,7 @@ class Parser(NameReader):
         start = self.pos
         inner = self.group_tokens() if self.at("{") else [self.peek()]
         marks = [t for t in inner if t.kind != "op" or t.value not in "{}"]
-        # X^ty is Xᵀy, but X^top or y^tanh is no transpose followed by 'op' or 'anh'.
-        small_t = rest is None or self.known_name(rest.value)
-        if len(marks) == 1 and (
-            self.is_tmark(marks[0]) or (small_t and self.is_small_t(marks[0], base))
-        ):
+        if len(marks) == 1 and (self.is_tmark(marks[0]) or self.is_small_t(marks[0], base, rest)):
             self.pos = start + (len(inner) + 2 if self.at("{") else 1)
             return build.transpose(base)
         if (
@@ -257,20 +253,23 @@ class Parser(NameReader):
             token.kind == "name" and token.value == "T"
         )
 
-    def is_small_t(self, token: Token, base: Any) -> bool:
+    def is_small_t(self, token: Token, base: Any, rest: Token | None = None) -> bool:
         """``X^t``: a transpose too, on a matrix or vector, where ``t`` means nothing else in
-        the question (no symbol ``t``, no ``h_t``: there ``h^t`` keeps its meaning)."""
+        the question (no symbol ``t``, no ``h_t``: there ``h^t`` keeps its meaning). ``rest``
+        is what followed the ``t`` in one word: ``X^ty`` is Xᵀy, but ``X^top`` or ``y^tanh``
+        is no transpose followed by 'op' or 'anh'."""
         return (
             token.kind == "name"
             and token.value == "t"
             and self.table.lookup_key("t") is None
             and not self.table.uses_t_as_index()
             and build.is_matrix(base)
+            and (
+                rest is None
+                or self.table.lookup_key(rest.value) is not None
+                or bool(self.split_name(rest.value, {}))
+            )
         )
-
-    def known_name(self, key: str) -> bool:
-        """A declared name, or a run of them (``Xbeta``)."""
-        return self.table.lookup_key(key) is not None or bool(self.split_name(key, {}))
 
     def exponent_atom(self) -> Any:
         """One character of exponent without braces, as LaTeX reads ``e^x2`` (e^x · 2)."""
