@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import itertools
 import multiprocessing
 import os
 import shutil
@@ -32,8 +33,10 @@ from .batch_store import (
     Store,
     discover,
     file_hash,
+    load_seconds,
     open_regular,
     output_lock,
+    save_seconds,
 )
 from .batch_worker import Done, Task, grade_task, start_worker, task_limit, watched
 from .cli import atomic_write
@@ -282,6 +285,40 @@ def run_tasks(
         finish(found, done)
 
 
+# A submission that took at least this long when it was last graded is started early. (A
+# worker's first submission takes about a second more than the rest: it imports what grading
+# needs.)
+SLOW_S = 2.0
+
+
+def start_order(
+    tasks: Sequence[tuple[Found, Task]], seconds: dict[str, float]
+) -> list[tuple[Found, Task]]:
+    """The tasks in the order to start them, from how long each took when last graded.
+
+    Each worker takes the next task when it is free. A long task started last (say, a function
+    that runs into its time limit) keeps one worker busy after the others have run out of
+    work; long tasks started together hold every worker at once. So the slow ones (at least
+    ``SLOW_S``, longest first) are spread evenly from the start of the queue, each followed by
+    an equal share of the rest, which keep their own order.
+    """
+    slow = sorted(
+        (ft for ft in tasks if seconds.get(ft[0].key, 0.0) >= SLOW_S),
+        key=lambda ft: seconds[ft[0].key],
+        reverse=True,
+    )
+    if not slow:
+        return list(tasks)
+    rest = iter([ft for ft in tasks if seconds.get(ft[0].key, 0.0) < SLOW_S])
+    share = len(tasks) // len(slow) - 1
+    ordered = []
+    for ft in slow:
+        ordered.append(ft)
+        ordered.extend(itertools.islice(rest, share))
+    ordered.extend(rest)
+    return ordered
+
+
 def run_batch(options: BatchOptions, *, progress: TextIO | None = None) -> BatchOutcome:
     """Grade every submission under ``options.folder``; write all outputs; return the entries."""
     from .assignment import find_course_dir
@@ -390,11 +427,20 @@ def _run_batch(
             entries[f.key] = store.write(f, digests[f.key], done)
             bar.step(entries[f.key], done.seconds)
 
+        took = load_seconds(options.output_dir)  # the grading times of the latest runs
+
+        def on_graded(f: Found, done: Done) -> None:
+            took[f.key] = done.seconds
+            on_done(f, done)
+
         # Re-rendering a stored result is trusted, quick work: do it here, not in a new pool.
         for f, t in tasks:
             if t.cached is not None:
                 on_done(f, grade_task(t))
-        run_tasks(options, [(f, t) for f, t in tasks if t.cached is None], on_done, started=early)
+        fresh_tasks = start_order([(f, t) for f, t in tasks if t.cached is None], took)
+        run_tasks(options, fresh_tasks, on_graded, started=early)
+        if fresh_tasks:
+            save_seconds(options.output_dir, {f.key: took[f.key] for f in found if f.key in took})
         ordered = tuple(entries[f.key] for f in found)
         notices = [
             *_override_notices(overrides, store, ordered),

@@ -3,8 +3,10 @@
 Runs in the trusted parent. Each submission has a record in ``.grade-batch/<key>.json`` (the
 file's hash, the grader version, a fingerprint of the assignment, the result before
 overrides), written after its output files, so a record means "these files are complete".
-Re-running reuses a record whose file, assignment and options are unchanged. Every file is
-written atomically. This module never follows a symbolic link out of the batch folder.
+Re-running reuses a record whose file, assignment and options are unchanged. How long each
+submission took to grade is kept in ``.grade-batch/seconds.json``, so that a re-grade can start
+the slow ones early (see ``batch.start_order``). Every file is written atomically. This module
+never follows a symbolic link out of the batch folder.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import math
 import os
 import stat
 from collections.abc import Iterator
@@ -36,11 +39,14 @@ __all__ = [
     "Store",
     "discover",
     "file_hash",
+    "load_seconds",
     "open_regular",
     "output_lock",
+    "save_seconds",
 ]
 
 STATE_DIR = ".grade-batch"  # lock and per-submission records, inside the output folder
+SECONDS = "seconds.json"  # in STATE_DIR: each submission's grading time in the latest run
 RESERVED = frozenset({"grades", "canvas", "summary"})
 SUFFIXES = (".ipynb", ".py")
 SKIP_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git"})
@@ -178,6 +184,29 @@ def assignment_fingerprint(course: Path, aid: str, use_solutions: bool) -> str:
     for p in sorted(files):
         h.update(str(p.relative_to(course)).encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
+
+
+def load_seconds(output_dir: Path) -> dict[str, float]:
+    """Each submission's grading time in the latest run that graded it (key → seconds); empty
+    when there is none or the file is not what this module writes (it is only a hint)."""
+    try:
+        data = json.loads((output_dir / STATE_DIR / SECONDS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        k: float(v)
+        for k, v in data.items()
+        if isinstance(k, str) and isinstance(v, int | float) and math.isfinite(v) and v >= 0
+    }
+
+
+def save_seconds(output_dir: Path, seconds: dict[str, float]) -> None:
+    atomic_write(
+        output_dir / STATE_DIR / SECONDS,
+        json.dumps({k: round(v, 3) for k, v in sorted(seconds.items())}) + "\n",
+    )
 
 
 @contextmanager

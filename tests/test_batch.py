@@ -17,8 +17,16 @@ import pytest
 
 from grader import __version__
 from grader import batch as batch_module
-from grader.batch import BatchOptions, Progress, run_batch, run_tasks
-from grader.batch_store import STATE_DIR, Found, discover, grader_version, output_lock
+from grader.batch import BatchOptions, Progress, run_batch, run_tasks, start_order
+from grader.batch_store import (
+    STATE_DIR,
+    Found,
+    discover,
+    grader_version,
+    load_seconds,
+    output_lock,
+    save_seconds,
+)
 from grader.batch_worker import Done, Task, _state, grade_task
 from grader.cli import main as cli_main
 from grader.errors import OutputLocked, SandboxUnavailable, UsageError
@@ -362,6 +370,30 @@ def tasks(*keys: str) -> list[tuple[Found, Task]]:
     return [(Found(Path(k), k, k, k), Task(k, "", k, k, "", None, "auto", True)) for k in keys]
 
 
+def test_what_was_slow_last_time_is_started_early_and_spread_out() -> None:
+    queue = tasks(*"abcdefghij")
+    last = {"b": 0.2, "c": 1.5, "i": 5.1, "j": 12.0}  # the others are new
+    # The slow ones, longest first, each followed by an equal share of the rest in order:
+    # never all at once at the start, never last.
+    order = "".join(f.key for f, _ in start_order(queue, last))
+    assert order == "jabcdiefgh"
+    assert start_order(queue, {}) == queue  # a first run keeps the folder's order
+    every = {k: 9.0 for k in "abcdefghij"}
+    assert start_order(queue, every) == queue  # all alike: nothing to spread
+
+
+def test_the_grading_times_are_only_a_hint_read_with_care(tmp_path: Path) -> None:
+    assert load_seconds(tmp_path) == {}  # no file yet
+    save_seconds(tmp_path, {"bob": 5.12345, "alice": 0.1})
+    assert load_seconds(tmp_path) == {"alice": 0.1, "bob": 5.123}
+    path = tmp_path / STATE_DIR / "seconds.json"
+    for junk in ("[1, 2]", "{not json", '"text"'):
+        path.write_text(junk)
+        assert load_seconds(tmp_path) == {}
+    path.write_text('{"a": -1, "b": NaN, "c": Infinity, "d": "3", "e": 2.5, "f": null}')
+    assert load_seconds(tmp_path) == {"e": 2.5}
+
+
 def test_a_worker_that_dies_costs_only_its_own_submission(tmp_path: Path) -> None:
     seen: dict[str, Done] = {}
     options = BatchOptions(tmp_path, tmp_path, jobs=2)
@@ -520,7 +552,8 @@ def snapshot(out: Path) -> dict[str, bytes]:
     return {
         p.relative_to(out).as_posix(): p.read_bytes()
         for p in sorted(out.rglob("*"))
-        if p.is_file() and p.name != "lock"
+        # The lock, and the grading times kept to order the next run: not outputs.
+        if p.is_file() and p.name not in ("lock", "seconds.json")
     }
 
 
@@ -577,6 +610,25 @@ def test_rerun_reuses_everything_and_overrides_touch_one(
         if r["student"] == "bob"
     )
     assert (row["Q5"], row["overridden"]) == ("3", "5")
+
+
+@pytest.mark.slow
+def test_a_regrade_starts_with_what_was_slow_and_keeps_the_new_times(
+    first_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    subs, first = first_run
+    out = copy_out(first, tmp_path)
+    assert set(load_seconds(out)) == {"alice", "bob", "dave"}  # the first run's times
+    save_seconds(out, {"alice": 0.1, "bob": 7.5, "dave": 0.1, "gone": 3.0})
+    progress = io.StringIO()
+    again = run_batch(BatchOptions(subs, out, jobs=1, course=COURSE, force=True), progress=progress)
+    assert again.graded == 2
+    # One worker grades in the order the tasks are started: bob, then the folder's order.
+    order = [line.split("] ", 1)[1].split(":")[0] for line in progress.getvalue().splitlines()]
+    assert order == ["bob", "alice", "dave"]
+    times = load_seconds(out)
+    assert set(times) == {"alice", "bob", "dave"}  # a submission no longer there is forgotten
+    assert times["bob"] < 7.5  # measured again
 
 
 @pytest.mark.slow
