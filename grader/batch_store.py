@@ -195,11 +195,15 @@ def load_seconds(output_dir: Path) -> dict[str, float]:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {
-        k: float(v)
-        for k, v in data.items()
-        if isinstance(k, str) and isinstance(v, int | float) and math.isfinite(v) and v >= 0
-    }
+    seconds = {}
+    for key, value in data.items():
+        try:
+            number = float(value) if isinstance(value, int | float) else math.nan
+        except OverflowError:  # an integer too large for a float
+            continue
+        if math.isfinite(number) and number >= 0:
+            seconds[key] = number
+    return seconds
 
 
 def save_seconds(output_dir: Path, seconds: dict[str, float]) -> None:

@@ -390,7 +390,10 @@ def test_the_grading_times_are_only_a_hint_read_with_care(tmp_path: Path) -> Non
     for junk in ("[1, 2]", "{not json", '"text"'):
         path.write_text(junk)
         assert load_seconds(tmp_path) == {}
-    path.write_text('{"a": -1, "b": NaN, "c": Infinity, "d": "3", "e": 2.5, "f": null}')
+    huge = "1" + "0" * 400  # an integer no float can hold
+    path.write_text(
+        f'{{"a": -1, "b": NaN, "c": Infinity, "d": "3", "e": 2.5, "f": null, "g": {huge}}}'
+    )
     assert load_seconds(tmp_path) == {"e": 2.5}
 
 
