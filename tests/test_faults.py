@@ -85,12 +85,16 @@ def first_difference(a: Any, b: Any, where: str = "") -> str:
 
 def gradebook(out: Path) -> dict[str, Any]:
     """Every file under ``out`` with what may differ between equal runs taken out: timings
-    in the JSON files, the "graded in N s" line of the reports, the pid in the lock."""
+    in the JSON files, the "graded in N s" line of the reports, the pid in the lock, and the
+    grading times kept to order the next run (written once a run has graded, so a run killed
+    before that leaves none)."""
     files: dict[str, Any] = {}
     for path in sorted(out.rglob("*")):
         if not path.is_file():
             continue
         rel = path.relative_to(out).as_posix()
+        if rel == f"{STATE_DIR}/seconds.json":
+            continue
         if rel == f"{STATE_DIR}/lock":
             files[rel] = None
         elif path.suffix == ".json":
