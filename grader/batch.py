@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import itertools
 import multiprocessing
 import os
 import shutil
@@ -23,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -202,7 +201,10 @@ def _start_early(options: BatchOptions) -> tuple[cf.Executor, Callable[[], None]
 
 def _has_records(output_dir: Path) -> bool:
     try:
-        return any(p.suffix == ".json" for p in (output_dir / STATE_DIR).iterdir())
+        return any(
+            p.suffix == ".json" and not p.name.startswith(".")
+            for p in (output_dir / STATE_DIR).iterdir()
+        )
     except OSError:
         return False
 
@@ -282,6 +284,8 @@ def run_tasks(
                         "the grading process died (out of memory or "
                         "killed) while grading this submission",
                     )
+                # Made here, not by the worker: how long it took is measured here too.
+                done = replace(done, seconds=time.monotonic() - began)
         finish(found, done)
 
 
@@ -299,8 +303,9 @@ def start_order(
     Each worker takes the next task when it is free. A long task started last (say, a function
     that runs into its time limit) keeps one worker busy after the others have run out of
     work; long tasks started together hold every worker at once. So the slow ones (at least
-    ``SLOW_S``, longest first) are spread evenly from the start of the queue, each followed by
-    an equal share of the rest, which keep their own order.
+    ``SLOW_S``, longest first) are spread from the start of the queue, each followed by an
+    equal share (within one) of the rest, which keep their own order. When most are slow,
+    some slow ones follow each other: longest first, the usual rule for known durations.
     """
     slow = sorted(
         (ft for ft in tasks if seconds.get(ft[0].key, 0.0) >= SLOW_S),
@@ -309,13 +314,15 @@ def start_order(
     )
     if not slow:
         return list(tasks)
-    rest = iter([ft for ft in tasks if seconds.get(ft[0].key, 0.0) < SLOW_S])
-    share = len(tasks) // len(slow) - 1
-    ordered = []
-    for ft in slow:
+    rest = [ft for ft in tasks if seconds.get(ft[0].key, 0.0) < SLOW_S]
+    share, extra = divmod(len(rest), len(slow))
+    ordered: list[tuple[Found, Task]] = []
+    taken = 0
+    for i, ft in enumerate(slow):
+        n = share + (1 if i < extra else 0)
         ordered.append(ft)
-        ordered.extend(itertools.islice(rest, share))
-    ordered.extend(rest)
+        ordered.extend(rest[taken : taken + n])
+        taken += n
     return ordered
 
 
@@ -438,9 +445,13 @@ def _run_batch(
             if t.cached is not None:
                 on_done(f, grade_task(t))
         fresh_tasks = start_order([(f, t) for f, t in tasks if t.cached is None], took)
-        run_tasks(options, fresh_tasks, on_graded, started=early)
-        if fresh_tasks:
-            save_seconds(options.output_dir, {f.key: took[f.key] for f in found if f.key in took})
+        try:
+            run_tasks(options, fresh_tasks, on_graded, started=early)
+        finally:  # also when stopped part way: the times measured so far are kept
+            if fresh_tasks:
+                save_seconds(
+                    options.output_dir, {f.key: took[f.key] for f in found if f.key in took}
+                )
         ordered = tuple(entries[f.key] for f in found)
         notices = [
             *_override_notices(overrides, store, ordered),

@@ -4,7 +4,7 @@ Runs in the trusted parent. Each submission has a record in ``.grade-batch/<key>
 file's hash, the grader version, a fingerprint of the assignment, the result before
 overrides), written after its output files, so a record means "these files are complete".
 Re-running reuses a record whose file, assignment and options are unchanged. How long each
-submission took to grade is kept in ``.grade-batch/seconds.json``, so that a re-grade can start
+submission took to grade is kept in ``.grade-batch/.seconds.json``, so that a re-grade can start
 the slow ones early (see ``batch.start_order``). Every file is written atomically. This module
 never follows a symbolic link out of the batch folder.
 """
@@ -46,7 +46,9 @@ __all__ = [
 ]
 
 STATE_DIR = ".grade-batch"  # lock and per-submission records, inside the output folder
-SECONDS = "seconds.json"  # in STATE_DIR: each submission's grading time in the latest run
+# In STATE_DIR: each submission's grading time in the latest run that graded it. Hidden, so no
+# submission's key (never hidden: ``discover`` skips hidden files) names it as its record.
+SECONDS = ".seconds.json"
 RESERVED = frozenset({"grades", "canvas", "summary"})
 SUFFIXES = (".ipynb", ".py")
 SKIP_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git"})
@@ -190,8 +192,9 @@ def load_seconds(output_dir: Path) -> dict[str, float]:
     """Each submission's grading time in the latest run that graded it (key → seconds); empty
     when there is none or the file is not what this module writes (it is only a hint)."""
     try:
-        data = json.loads((output_dir / STATE_DIR / SECONDS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with open_regular(output_dir / STATE_DIR / SECONDS) as fh:
+            data = json.loads(fh.read().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):  # also a link, a FIFO, or nested too deep
         return {}
     if not isinstance(data, dict):
         return {}
@@ -207,10 +210,15 @@ def load_seconds(output_dir: Path) -> dict[str, float]:
 
 
 def save_seconds(output_dir: Path, seconds: dict[str, float]) -> None:
-    atomic_write(
-        output_dir / STATE_DIR / SECONDS,
-        json.dumps({k: round(v, 3) for k, v in sorted(seconds.items())}) + "\n",
-    )
+    """Keep the grading times for the next run; a file that cannot be written is only a hint
+    lost (the next re-grade keeps the folder's order), never a failed batch."""
+    try:
+        atomic_write(
+            output_dir / STATE_DIR / SECONDS,
+            json.dumps({k: round(v, 3) for k, v in sorted(seconds.items())}) + "\n",
+        )
+    except OSError:
+        pass
 
 
 @contextmanager

@@ -378,15 +378,21 @@ def test_what_was_slow_last_time_is_started_early_and_spread_out() -> None:
     order = "".join(f.key for f, _ in start_order(queue, last))
     assert order == "jabcdiefgh"
     assert start_order(queue, {}) == queue  # a first run keeps the folder's order
-    every = {k: 9.0 for k in "abcdefghij"}
-    assert start_order(queue, every) == queue  # all alike: nothing to spread
+    # Shares differ by one at most, the larger ones first.
+    order = "".join(f.key for f, _ in start_order(queue, {"a": 3.0, "b": 4.0, "c": 5.0}))
+    assert order == "cdefbghaij"
+    # More slow ones than others: the slow ones left over follow each other, longest first.
+    order = "".join(f.key for f, _ in start_order(tasks(*"abcde"), {"a": 3, "b": 4, "c": 5}))
+    assert order == "cdbea"
+    every = {k: 2.0 + i for i, k in enumerate("abcdefghij")}
+    assert "".join(f.key for f, _ in start_order(queue, every)) == "jihgfedcba"
 
 
 def test_the_grading_times_are_only_a_hint_read_with_care(tmp_path: Path) -> None:
     assert load_seconds(tmp_path) == {}  # no file yet
     save_seconds(tmp_path, {"bob": 5.12345, "alice": 0.1})
     assert load_seconds(tmp_path) == {"alice": 0.1, "bob": 5.123}
-    path = tmp_path / STATE_DIR / "seconds.json"
+    path = tmp_path / STATE_DIR / ".seconds.json"
     for junk in ("[1, 2]", "{not json", '"text"'):
         path.write_text(junk)
         assert load_seconds(tmp_path) == {}
@@ -408,6 +414,7 @@ def test_a_worker_that_dies_costs_only_its_own_submission(tmp_path: Path) -> Non
     )
     assert sorted(seen) == ["a", "boom", "c", "d"]
     assert seen["boom"].status == "crashed" and "died" in seen["boom"].message
+    assert seen["boom"].seconds > 0  # measured by the parent, which made this result
     assert {seen[k].status for k in "acd"} == {"graded"}
 
 
@@ -555,9 +562,12 @@ def snapshot(out: Path) -> dict[str, bytes]:
     return {
         p.relative_to(out).as_posix(): p.read_bytes()
         for p in sorted(out.rglob("*"))
-        # The lock, and the grading times kept to order the next run: not outputs.
-        if p.is_file() and p.name not in ("lock", "seconds.json")
+        if p.is_file() and p.relative_to(out).as_posix() not in NOT_OUTPUTS
     }
+
+
+# The lock, and the grading times kept to order the next run.
+NOT_OUTPUTS = (f"{STATE_DIR}/lock", f"{STATE_DIR}/.seconds.json")
 
 
 @pytest.mark.slow
@@ -589,6 +599,7 @@ def test_rerun_reuses_everything_and_overrides_touch_one(
     subs, first = first_run
     out = copy_out(first, tmp_path)
     before = snapshot(out)
+    times = load_seconds(out)
     again = run_batch(BatchOptions(subs, out, jobs=2, course=COURSE))
     assert (again.graded, again.updated, again.reused, len(again.failures)) == (0, 0, 2, 1)
     assert snapshot(out) == before
@@ -605,6 +616,7 @@ def test_rerun_reuses_everything_and_overrides_touch_one(
         "summary.html",
     }
     assert "automatic score 2 / 4 replaced by 3: typo" in after["bob.html"].decode()
+    assert load_seconds(out) == times  # re-rendering is not grading: the times stand
     tests = json.loads(after["bob.results.json"])["tests"]
     assert next(t for t in tests if t["number"] == "5")["score"] == 3.0
     row = next(
@@ -632,6 +644,20 @@ def test_a_regrade_starts_with_what_was_slow_and_keeps_the_new_times(
     times = load_seconds(out)
     assert set(times) == {"alice", "bob", "dave"}  # a submission no longer there is forgotten
     assert times["bob"] < 999.0  # measured again
+
+
+@pytest.mark.slow
+def test_a_student_named_seconds_and_an_unwritable_times_file_change_nothing(
+    tmp_path: Path,
+) -> None:
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    touch(subs / "seconds.py", CORRECT)
+    (out / STATE_DIR / ".seconds.json").mkdir(parents=True)  # cannot be written as a file
+    first = run_batch(BatchOptions(subs, out, jobs=1, course=COURSE))
+    assert (first.graded, len(first.failures)) == (1, 0)
+    assert (out / "grades.csv").is_file() and load_seconds(out) == {}
+    again = run_batch(BatchOptions(subs, out, jobs=1, course=COURSE))
+    assert (again.graded, again.reused) == (0, 1)  # its record is its own
 
 
 @pytest.mark.slow

@@ -93,7 +93,7 @@ def gradebook(out: Path) -> dict[str, Any]:
         if not path.is_file():
             continue
         rel = path.relative_to(out).as_posix()
-        if rel == f"{STATE_DIR}/seconds.json":
+        if rel == f"{STATE_DIR}/.seconds.json":
             continue
         if rel == f"{STATE_DIR}/lock":
             files[rel] = None
