@@ -230,7 +230,7 @@ def _grade_task(task: Task) -> Done:
         raw = GradeResult.from_json(task.cached)
         assignment = state.assignment(task.course, raw.assignment, task.use_solutions)
         try:
-            sub = read_submission(task.path, display=task.source)
+            sub = read_submission(task.path, display=task.source, follow_links=False)
         except GraderError:
             sub = None
     else:
@@ -241,7 +241,7 @@ def _grade_task(task: Task) -> Done:
             use_solutions=task.use_solutions,
         )
         try:
-            sub = read_submission(task.path, display=task.source)
+            sub = read_submission(task.path, display=task.source, follow_links=False)
             resolved = resolve_assignment(sub, options, Path(task.course))
         except (SubmissionError, UsageError) as exc:  # the file, or which assignment it is for
             return Done(task.key, "unreadable", str(exc))

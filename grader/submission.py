@@ -8,10 +8,13 @@ rewritten into plain Python here, with a note, so that the child runs ordinary c
 from __future__ import annotations
 
 import ast
+import errno
 import functools
 import itertools
 import json
+import os
 import re
+import stat
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -76,30 +79,49 @@ class Submission:
         return names
 
 
-def read_submission(path: str | Path, *, display: str | None = None) -> Submission:
-    """Read a ``.ipynb`` or ``.py`` file; raise SubmissionError (one clear line) if unreadable."""
+def read_submission(
+    path: str | Path, *, display: str | None = None, follow_links: bool = True
+) -> Submission:
+    """Read a ``.ipynb`` or ``.py`` file; raise SubmissionError (one clear line) if unreadable.
+
+    Only a regular file is read (a FIFO would block the reader until something writes to it),
+    checked on the open file itself, so that a file swapped since it was listed is refused, not
+    waited on. ``follow_links=False`` (a batch, which never follows links) refuses a symbolic
+    link too.
+    """
     p = Path(path)
     shown = display or str(path)
-    if p.is_dir():
-        raise SubmissionError(
-            f"{shown} is a folder, not a submission (use `grade batch` for folders)"
-        )
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_links else os.O_NOFOLLOW)
     try:
-        size = p.stat().st_size
+        fd = os.open(p, flags)
     except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_links:
+            raise SubmissionError(
+                f"{shown} is a symbolic link; a batch does not follow links"
+            ) from None
         raise SubmissionError(f"cannot read {shown}: {exc.strerror or exc}") from exc
-    if size > MAX_BYTES:
-        raise SubmissionError(
-            f"{shown} is {size / 2**20:.0f} MB, more than the {MAX_BYTES >> 20} MB the grader "
-            "accepts; clear the outputs (Kernel → Restart & Clear Output) and save again"
-        )
-    if size == 0:
-        raise SubmissionError(f"{shown} is empty")
-    try:
-        with p.open("rb") as f:
-            raw = f.read(MAX_BYTES + 1)  # the file may have grown since stat()
-    except OSError as exc:
-        raise SubmissionError(f"cannot read {shown}: {exc.strerror or exc}") from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise SubmissionError(
+                f"{shown} is a folder, not a submission (use `grade batch` for folders)"
+            )
+        raise SubmissionError(f"{shown} is not a regular file (a pipe or a device?)")
+    with os.fdopen(fd, "rb") as f:
+        size = info.st_size
+        if size > MAX_BYTES:
+            raise SubmissionError(
+                f"{shown} is {size / 2**20:.0f} MB, more than the {MAX_BYTES >> 20} MB the "
+                "grader accepts; clear the outputs (Kernel → Restart & Clear Output) and save "
+                "again"
+            )
+        if size == 0:
+            raise SubmissionError(f"{shown} is empty")
+        try:
+            raw = f.read(MAX_BYTES + 1)  # the file may have grown since fstat()
+        except OSError as exc:
+            raise SubmissionError(f"cannot read {shown}: {exc.strerror or exc}") from exc
     if len(raw) > MAX_BYTES:
         raise SubmissionError(f"{shown} is more than the {MAX_BYTES >> 20} MB the grader accepts")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):

@@ -183,6 +183,16 @@ def test_a_file_swapped_after_discovery_is_opened_never_blocked_on(
     assert entry.status == "unreadable" and "not a regular file" in entry.message
 
 
+def test_a_worker_refuses_a_file_swapped_after_hashing_without_waiting(tmp_path: Path) -> None:
+    """The last window: the parent has hashed the file, the worker opens it later."""
+    os.mkfifo(tmp_path / "quinn.py")
+    (tmp_path / "link.py").symlink_to(touch(tmp_path / "elsewhere.py", CORRECT))
+    for name, why in (("quinn.py", "not a regular file"), ("link.py", "symbolic link")):
+        task = Task(name, str(tmp_path / name), name, name, str(COURSE), None, "auto", True)
+        done = grade_task(task)  # returns at once: never waits for a FIFO's writer
+        assert done.status == "unreadable" and why in done.message, done.message
+
+
 def test_batch_refuses_a_file_and_an_empty_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -151,7 +151,7 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "unknown-assignment": (corpus("unknown_assignment.ipynb"), "unknown here"),
     "directory": (directory, "is a folder"),
     "symlink-loop": (symlink_loop, "Too many levels of symbolic links"),
-    "fifo": (fifo, "is empty"),
+    "fifo": (fifo, "is not a regular file"),
     "missing-file": (lambda folder: folder / "nothing.ipynb", "No such file"),
 }
 
