@@ -242,6 +242,28 @@ def test_powers_group_from_the_right(backprop: SymbolTable, text: str, same_as: 
 def test_a_transpose_after_a_power_still_applies_to_the_whole(normal: SymbolTable) -> None:
     assert read(r"(X^TX)^{-1}^T", normal).read_as() == "((X.T*X)**(-1)).T"
     assert read(r"X^TX^TX", normal).read_as() == "X.T*X.T*X"
+    assert read(r"(X^TX)^{-1}^t", normal).read_as() == "((X.T*X)**(-1)).T"
+    assert read(r"X^{-1}^{t}X^ty", normal).read_as() == "(X**(-1)).T*X.T*y"
+
+
+def test_the_normal_equation_with_a_small_t_reads_in_the_assignment_itself(
+    normal: SymbolTable,
+) -> None:
+    # Its β has the alias \hat{\beta}, whose key ends in t: that is no time index.
+    assert read(r"(X^tX)^{-1}X^ty", normal).read_as() == "(X.T*X)**(-1)*X.T*y"
+    shown = read(r"\hat{\beta} = (X^tX)^{-1}X^ty", normal).read_as()
+    assert shown == "beta = (X.T*X)**(-1)*X.T*y"
+
+
+@pytest.mark.parametrize(
+    ("spelling", "indexes"),
+    [("h_t", True), ("h_{t}", True), ("h_{t-1}", True), ("hₜ", True), ("h_{tanh}", False)],
+)
+def test_only_a_subscript_t_makes_t_a_time_index(spelling: str, indexes: bool) -> None:
+    table = SymbolTable.from_mapping(
+        {"h": {"kind": "vector", "shape": ["n"], "aliases": [spelling]}}
+    )
+    assert table.uses_t_as_index() is indexes
 
 
 # -- 7a. two derivative equations on one line -------------------------------------------------

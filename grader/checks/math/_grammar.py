@@ -207,22 +207,23 @@ class Parser(NameReader):
                 self.closers.pop()
                 self.depth -= 1
             self.expect("}")
-            exponent = self.power_tail(exponent)
+            exponent = self.power_tail(exponent, base)
         elif token.kind == "op" and token.value in "-+":
             self.advance()
-            exponent = self.power_tail(self.exponent_atom())  # e^-x^2 is e^(-(x^2))
+            exponent = self.power_tail(self.exponent_atom(), base)  # e^-x^2 is e^(-(x^2))
             exponent = build.negate(exponent) if token.value == "-" else exponent
         else:
-            exponent = self.power_tail(self.exponent_atom())
+            exponent = self.power_tail(self.exponent_atom(), base)
         return self.raise_to(base, exponent, token)
 
-    def power_tail(self, exponent: Any) -> Any:
-        """``2^3^2`` is 2^(3^2), as ``**`` is in Python; a transpose mark (``A^{-1}^T``)
-        still applies to the whole power."""
+    def power_tail(self, exponent: Any, base: Any) -> Any:
+        """``2^3^2`` is 2^(3^2), as ``**`` is in Python; a transpose mark (``A^{-1}^T``, and
+        ``A^{-1}^t`` where ``t`` is a transpose for ``base``) still applies to the whole
+        power."""
         token = self.peek()
         if token.kind != "op" or token.value not in ("^", "**"):
             return exponent
-        if token.value == "^" and self.transpose_follows():
+        if token.value == "^" and self.transpose_follows(base):
             return exponent
         self.advance()
         self.enter()
@@ -233,8 +234,9 @@ class Parser(NameReader):
         finally:
             self.depth -= 1
 
-    def transpose_follows(self) -> bool:
-        """At '^': is a transpose mark (T, \\top, {T}, -T, TX) next?"""
+    def transpose_follows(self, base: Any) -> bool:
+        """At '^' after the power of ``base``: is a transpose mark (T, \\top, {T}, -T, TX, or
+        a t that is a transpose for ``base``, see ``is_small_t``) next?"""
         marks = [self.peek(k) for k in (1, 2, 3)]
         marks = [t for t in marks if t.kind != "op" or t.value not in "{}-"]
         first = marks[0] if marks else None
@@ -242,6 +244,12 @@ class Parser(NameReader):
             return False
         if self.is_tmark(first):
             return True
+        if first.kind == "name" and first.value.startswith("t"):
+            head = Token("name", "t", first.pos, first.text[:1])
+            rest = None
+            if len(first.value) > 1:
+                rest = Token("name", first.value[1:], first.pos + 1, first.text[1:])
+            return self.is_small_t(head, base, rest)
         return (
             first.kind == "name"
             and first.value.startswith("T")

@@ -20,6 +20,9 @@ import sympy
 from grader.errors import SpecError
 from grader.memo import Memo
 
+# A subscript t in a declared spelling: h_t, h_{t}, h_{t-1}, hₜ (not h_{tanh}).
+_T_SUBSCRIPT = re.compile(r"_\{?\s*t(?![A-Za-z])|ₜ")
+
 __all__ = [
     "BUILTIN_FUNCTIONS",
     "GREEK",
@@ -246,9 +249,14 @@ class SymbolTable:
         return self._by_key.get(key)
 
     def uses_t_as_index(self) -> bool:
-        """Whether a declared spelling ends in a ``t`` subscript (``h_t`` is ``ht``): then a
-        superscript ``t`` is a time step there too, never a transpose."""
-        return any(len(k) > 1 and k.endswith("t") for k in self._by_key)
+        """Whether a declared spelling has a ``t`` subscript (``h_t``, ``h_{t-1}``, ``hₜ``):
+        then a superscript ``t`` is a time step there too, never a transpose. A name that only
+        ends in t (``betahat``, the key of ``\\hat{\\beta}``) says nothing of the kind."""
+        return any(
+            _T_SUBSCRIPT.search(spelling)
+            for spec in self.specs
+            for spelling in (spec.name, *spec.aliases)
+        )
 
     def suggest(self, key: str) -> str | None:
         """A declared name that differs from ``key`` only in case, for error messages."""
