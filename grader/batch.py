@@ -383,7 +383,9 @@ def _run_batch(
     def task(f: Found, cached: dict[str, Any] | None = None) -> tuple[Found, Task]:
         return f, Task(
             f.key,
-            str(f.path.resolve()),
+            # Absolute, for a worker elsewhere; the file's own name is never resolved, so a
+            # file swapped for a link since it was hashed is refused by the worker, not followed.
+            str(f.path.parent.resolve() / f.path.name),
             f.source,
             f.student,
             str(course),

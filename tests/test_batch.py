@@ -181,6 +181,12 @@ def test_a_file_swapped_after_discovery_is_opened_never_blocked_on(
     outcome = run_batch(BatchOptions(subs, tmp_path / "out", jobs=1, course=COURSE))
     (entry,) = outcome.entries
     assert entry.status == "unreadable" and "not a regular file" in entry.message
+    # Swapped for a link after the parent hashed it: the worker gets the link's own path.
+    swapped[:] = [Found(subs / "link.py", "link.py", "link", "link")]
+    monkeypatch.setattr(batch_module, "file_hash", lambda path: "0" * 64)
+    outcome = run_batch(BatchOptions(subs, tmp_path / "out2", jobs=1, course=COURSE))
+    (entry,) = outcome.entries
+    assert entry.status == "unreadable" and "symbolic link" in entry.message
 
 
 def test_a_worker_refuses_a_file_swapped_after_hashing_without_waiting(tmp_path: Path) -> None:
