@@ -394,6 +394,7 @@ def _run_batch(
             options.use_solutions,
             overrides,
             cached,
+            digests[f.key],
         )
 
     with output_lock(options.output_dir):

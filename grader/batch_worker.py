@@ -53,6 +53,7 @@ class Task:
     use_solutions: bool
     overrides: tuple[Override, ...] = ()
     cached: dict[str, Any] | None = None  # a stored raw result: re-render, do not re-grade
+    sha256: str | None = None  # the file's hash when the batch listed it (None: not checked)
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,9 @@ def _grade_task(task: Task) -> Done:
         raw = GradeResult.from_json(task.cached)
         assignment = state.assignment(task.course, raw.assignment, task.use_solutions)
         try:
-            sub = read_submission(task.path, display=task.source, follow_links=False)
+            sub = read_submission(
+                task.path, display=task.source, follow_links=False, sha256=task.sha256
+            )
         except GraderError:
             sub = None
     else:
@@ -241,7 +244,9 @@ def _grade_task(task: Task) -> Done:
             use_solutions=task.use_solutions,
         )
         try:
-            sub = read_submission(task.path, display=task.source, follow_links=False)
+            sub = read_submission(
+                task.path, display=task.source, follow_links=False, sha256=task.sha256
+            )
             resolved = resolve_assignment(sub, options, Path(task.course))
         except (SubmissionError, UsageError) as exc:  # the file, or which assignment it is for
             return Done(task.key, "unreadable", str(exc))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import errno
 import functools
+import hashlib
 import itertools
 import json
 import os
@@ -80,14 +81,20 @@ class Submission:
 
 
 def read_submission(
-    path: str | Path, *, display: str | None = None, follow_links: bool = True
+    path: str | Path,
+    *,
+    display: str | None = None,
+    follow_links: bool = True,
+    sha256: str | None = None,
 ) -> Submission:
     """Read a ``.ipynb`` or ``.py`` file; raise SubmissionError (one clear line) if unreadable.
 
     Only a regular file is read (a FIFO would block the reader until something writes to it),
     checked on the open file itself, so that a file swapped since it was listed is refused, not
     waited on. ``follow_links=False`` (a batch, which never follows links) refuses a symbolic
-    link too.
+    link too. ``sha256`` is the file's hash when a batch listed it: a file whose contents
+    changed since (or that a link swapped in above it now points elsewhere) is refused, since
+    the batch's record of it would name other contents than those graded.
     """
     p = Path(path)
     shown = display or str(path)
@@ -100,15 +107,23 @@ def read_submission(
                 f"{shown} is a symbolic link; a batch does not follow links"
             ) from None
         raise SubmissionError(f"cannot read {shown}: {exc.strerror or exc}") from exc
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
+    try:
+        info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
             raise SubmissionError(
                 f"{shown} is a folder, not a submission (use `grade batch` for folders)"
             )
-        raise SubmissionError(f"{shown} is not a regular file (a pipe or a device?)")
-    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(info.st_mode):
+            raise SubmissionError(f"{shown} is not a regular file (a pipe or a device?)")
+        os.set_blocking(fd, True)  # opened without blocking only in case it was a FIFO
+        f = os.fdopen(fd, "rb")
+    except OSError as exc:
+        os.close(fd)
+        raise SubmissionError(f"cannot read {shown}: {exc.strerror or exc}") from exc
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
         size = info.st_size
         if size > MAX_BYTES:
             raise SubmissionError(
@@ -122,6 +137,11 @@ def read_submission(
             raw = f.read(MAX_BYTES + 1)  # the file may have grown since fstat()
         except OSError as exc:
             raise SubmissionError(f"cannot read {shown}: {exc.strerror or exc}") from exc
+    if sha256 is not None and hashlib.sha256(raw).hexdigest() != sha256:
+        raise SubmissionError(
+            f"{shown} changed while the batch was grading it; run the batch again to grade "
+            "the file as it is now"
+        )
     if len(raw) > MAX_BYTES:
         raise SubmissionError(f"{shown} is more than the {MAX_BYTES >> 20} MB the grader accepts")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):

@@ -187,6 +187,12 @@ def test_a_file_swapped_after_discovery_is_opened_never_blocked_on(
     outcome = run_batch(BatchOptions(subs, tmp_path / "out2", jobs=1, course=COURSE))
     (entry,) = outcome.entries
     assert entry.status == "unreadable" and "symbolic link" in entry.message
+    # A regular file whose contents are not those the parent hashed (changed, or reached
+    # through a folder swapped for a link): its record would name other contents.
+    swapped[:] = [Found(tmp_path / "elsewhere.py", "elsewhere.py", "elsewhere", "elsewhere")]
+    outcome = run_batch(BatchOptions(subs, tmp_path / "out3", jobs=1, course=COURSE))
+    (entry,) = outcome.entries
+    assert entry.status == "unreadable" and "changed while the batch" in entry.message
 
 
 def test_a_worker_refuses_a_file_swapped_after_hashing_without_waiting(tmp_path: Path) -> None:

@@ -257,7 +257,19 @@ def test_the_normal_equation_with_a_small_t_reads_in_the_assignment_itself(
 
 @pytest.mark.parametrize(
     ("spelling", "indexes"),
-    [("h_t", True), ("h_{t}", True), ("h_{t-1}", True), ("hₜ", True), ("h_{tanh}", False)],
+    [
+        ("h_t", True),
+        ("h_{t}", True),
+        ("h_{t-1}", True),
+        ("x_{i,t}", True),
+        (r"h_{\,t}", True),
+        ("hₜ", True),
+        ("h_{tanh}", False),
+        ("x_{test}", False),
+        ("W_{ht}", False),
+        (r"h_{\tau}", False),
+        (r"\hat{h}", False),
+    ],
 )
 def test_only_a_subscript_t_makes_t_a_time_index(spelling: str, indexes: bool) -> None:
     table = SymbolTable.from_mapping(

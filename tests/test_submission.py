@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -9,6 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from grader import submission as submission_module
 from grader.errors import SubmissionError
 from grader.submission import find_markdown_answer, label_of, read_submission, rewrite_magics
 
@@ -146,3 +150,34 @@ def test_a_line_of_many_spaces_is_read_in_linear_time(prefix: str) -> None:
     _LABEL.match(line)
     split_steps(line)
     assert time.process_time() - started < 1.0
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_file_that_cannot_be_examined_is_one_clear_line_and_leaks_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "a.py"
+    path.write_text("x = 1\n")
+    before = _open_fds()
+
+    def broken(fd: int) -> os.stat_result:
+        raise OSError(errno.EIO, "Input/output error")
+
+    with monkeypatch.context() as m:
+        m.setattr(submission_module.os, "fstat", broken)
+        with pytest.raises(SubmissionError, match=r"cannot read .*Input/output error"):
+            read_submission(path)
+    assert _open_fds() == before
+
+
+def test_a_batch_refuses_contents_other_than_those_it_hashed(tmp_path: Path) -> None:
+    path = tmp_path / "a.py"
+    path.write_text('__assignment__ = "backprop"\n')
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert read_submission(path, sha256=digest).kind == "module"
+    path.write_text('__assignment__ = "backprop"\nx = 2\n')
+    with pytest.raises(SubmissionError, match="changed while the batch was grading it"):
+        read_submission(path, sha256=digest)

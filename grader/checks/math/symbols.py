@@ -20,8 +20,20 @@ import sympy
 from grader.errors import SpecError
 from grader.memo import Memo
 
-# A subscript t in a declared spelling: h_t, h_{t}, h_{t-1}, hₜ (not h_{tanh}).
-_T_SUBSCRIPT = re.compile(r"_\{?\s*t(?![A-Za-z])|ₜ")
+# A subscript in a declared spelling (h_t, h_{t-1}), and a t that is an index of its own in
+# one: h_t, h_{t-1}, x_{i,t}, h_{\,t}, but not h_{tanh}, x_{test}, W_{ht} or h_{\tau}.
+_SUBSCRIPT = re.compile(r"_(?:\{([^{}]*)\}|([A-Za-z0-9]))")
+_T_INDEX = re.compile(r"(?<![A-Za-z\\])t(?![A-Za-z])")
+
+
+def _has_t_index(spelling: str) -> bool:
+    if "ₜ" in spelling:
+        return True
+    return any(
+        _T_INDEX.search(m.group(1) if m.group(1) is not None else m.group(2))
+        for m in _SUBSCRIPT.finditer(spelling)
+    )
+
 
 __all__ = [
     "BUILTIN_FUNCTIONS",
@@ -253,9 +265,7 @@ class SymbolTable:
         then a superscript ``t`` is a time step there too, never a transpose. A name that only
         ends in t (``betahat``, the key of ``\\hat{\\beta}``) says nothing of the kind."""
         return any(
-            _T_SUBSCRIPT.search(spelling)
-            for spec in self.specs
-            for spelling in (spec.name, *spec.aliases)
+            _has_t_index(spelling) for spec in self.specs for spelling in (spec.name, *spec.aliases)
         )
 
     def suggest(self, key: str) -> str | None:
