@@ -221,7 +221,7 @@ def grade_task(task: Task) -> Done:
 
 
 def _grade_task(task: Task) -> Done:
-    from .errors import SubmissionError
+    from .errors import SubmissionChanged, SubmissionError
     from .grading import GradeOptions, grade_submission, resolve_assignment
     from .report.html import render_report
     from .submission import read_submission
@@ -248,6 +248,8 @@ def _grade_task(task: Task) -> Done:
                 task.path, display=task.source, follow_links=False, sha256=task.sha256
             )
             resolved = resolve_assignment(sub, options, Path(task.course))
+        except SubmissionChanged as exc:  # not the student's doing: read again next run
+            return Done(task.key, "error", str(exc))
         except (SubmissionError, UsageError) as exc:  # the file, or which assignment it is for
             return Done(task.key, "unreadable", str(exc))
         assignment = state.assignment(task.course, resolved.id, task.use_solutions)

@@ -61,6 +61,12 @@ class SubmissionError(GraderError):
     """A submission cannot be read at all."""
 
 
+class SubmissionChanged(SubmissionError):
+    """A batch's file is not what the batch listed and hashed any more: its contents changed,
+    or it was swapped for a link, a FIFO or a folder. Not a fact about the submission to
+    remember: the next run reads it again."""
+
+
 class SandboxUnavailable(GraderError):
     """The requested sandbox cannot start here; the message says what to change."""
 

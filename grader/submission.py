@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SubmissionError
+from .errors import SubmissionChanged, SubmissionError
 
 MAX_BYTES = 20 << 20
 MAX_CELLS = 2000
@@ -98,23 +98,21 @@ def read_submission(
     """
     p = Path(path)
     shown = display or str(path)
+    # A batch listed the file as a regular one: if it is not one now, it changed since.
+    swapped = SubmissionChanged if sha256 is not None or not follow_links else SubmissionError
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_links else os.O_NOFOLLOW)
     try:
         fd = os.open(p, flags)
     except OSError as exc:
         if exc.errno == errno.ELOOP and not follow_links:
-            raise SubmissionError(
-                f"{shown} is a symbolic link; a batch does not follow links"
-            ) from None
+            raise swapped(f"{shown} is a symbolic link; a batch does not follow links") from None
         raise SubmissionError(f"cannot read {shown}: {exc.strerror or exc}") from exc
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise SubmissionError(
-                f"{shown} is a folder, not a submission (use `grade batch` for folders)"
-            )
+            raise swapped(f"{shown} is a folder, not a submission (use `grade batch` for folders)")
         if not stat.S_ISREG(info.st_mode):
-            raise SubmissionError(f"{shown} is not a regular file (a pipe or a device?)")
+            raise swapped(f"{shown} is not a regular file (a pipe or a device?)")
         os.set_blocking(fd, True)  # opened without blocking only in case it was a FIFO
         f = os.fdopen(fd, "rb")
     except OSError as exc:
@@ -138,7 +136,7 @@ def read_submission(
         except OSError as exc:
             raise SubmissionError(f"cannot read {shown}: {exc.strerror or exc}") from exc
     if sha256 is not None and hashlib.sha256(raw).hexdigest() != sha256:
-        raise SubmissionError(
+        raise SubmissionChanged(
             f"{shown} changed while the batch was grading it; run the batch again to grade "
             "the file as it is now"
         )

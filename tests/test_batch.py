@@ -186,13 +186,15 @@ def test_a_file_swapped_after_discovery_is_opened_never_blocked_on(
     monkeypatch.setattr(batch_module, "file_hash", lambda path: "0" * 64)
     outcome = run_batch(BatchOptions(subs, tmp_path / "out2", jobs=1, course=COURSE))
     (entry,) = outcome.entries
-    assert entry.status == "unreadable" and "symbolic link" in entry.message
+    assert entry.status == "error" and "symbolic link" in entry.message  # read again next run
     # A regular file whose contents are not those the parent hashed (changed, or reached
     # through a folder swapped for a link): its record would name other contents.
     swapped[:] = [Found(tmp_path / "elsewhere.py", "elsewhere.py", "elsewhere", "elsewhere")]
     outcome = run_batch(BatchOptions(subs, tmp_path / "out3", jobs=1, course=COURSE))
     (entry,) = outcome.entries
-    assert entry.status == "unreadable" and "changed while the batch" in entry.message
+    assert entry.status == "error" and "changed while the batch" in entry.message
+    # No record to reuse: the next run reads it again.
+    assert not (tmp_path / "out3" / STATE_DIR / "elsewhere.json").exists()
 
 
 def test_a_worker_refuses_a_file_swapped_after_hashing_without_waiting(tmp_path: Path) -> None:
@@ -202,7 +204,7 @@ def test_a_worker_refuses_a_file_swapped_after_hashing_without_waiting(tmp_path:
     for name, why in (("quinn.py", "not a regular file"), ("link.py", "symbolic link")):
         task = Task(name, str(tmp_path / name), name, name, str(COURSE), None, "auto", True)
         done = grade_task(task)  # returns at once: never waits for a FIFO's writer
-        assert done.status == "unreadable" and why in done.message, done.message
+        assert done.status == "error" and why in done.message, done.message
 
 
 def test_batch_refuses_a_file_and_an_empty_folder(
