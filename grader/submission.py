@@ -129,17 +129,18 @@ def read_submission(
                 "grader accepts; clear the outputs (Kernel → Restart & Clear Output) and save "
                 "again"
             )
-        if size == 0:
-            raise SubmissionError(f"{shown} is empty")
         try:
             raw = f.read(MAX_BYTES + 1)  # the file may have grown since fstat()
         except OSError as exc:
             raise SubmissionError(f"cannot read {shown}: {exc.strerror or exc}") from exc
-    if sha256 is not None and hashlib.sha256(raw).hexdigest() != sha256:
+    # Before any verdict on the contents: those of a changed file are not the batch's to judge.
+    if sha256 is not None and len(raw) <= MAX_BYTES and hashlib.sha256(raw).hexdigest() != sha256:
         raise SubmissionChanged(
             f"{shown} changed while the batch was grading it; run the batch again to grade "
             "the file as it is now"
         )
+    if not raw:
+        raise SubmissionError(f"{shown} is empty")
     if len(raw) > MAX_BYTES:
         raise SubmissionError(f"{shown} is more than the {MAX_BYTES >> 20} MB the grader accepts")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):

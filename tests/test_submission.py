@@ -13,7 +13,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader import submission as submission_module
-from grader.errors import SubmissionError
+from grader.errors import SubmissionChanged, SubmissionError
 from grader.submission import find_markdown_answer, label_of, read_submission, rewrite_magics
 
 
@@ -181,3 +181,9 @@ def test_a_batch_refuses_contents_other_than_those_it_hashed(tmp_path: Path) -> 
     path.write_text('__assignment__ = "backprop"\nx = 2\n')
     with pytest.raises(SubmissionError, match="changed while the batch was grading it"):
         read_submission(path, sha256=digest)
+    path.write_text("")  # emptied since: changed, not "empty" (which a record would keep)
+    with pytest.raises(SubmissionChanged):
+        read_submission(path, sha256=digest)
+    with pytest.raises(SubmissionError, match="is empty") as err:
+        read_submission(path, sha256=hashlib.sha256(b"").hexdigest())
+    assert not isinstance(err.value, SubmissionChanged)
