@@ -11,19 +11,17 @@ never follows a symbolic link out of the batch folder.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import functools
 import hashlib
 import json
 import math
 import os
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from .batch_worker import Done, dumps
 from .cli import atomic_write
@@ -31,6 +29,7 @@ from .errors import GraderError, OutputLocked, UsageError
 from .overrides import Override, apply_fitting, overrides_for
 from .report.gradebook import Entry, gradescope_json, result_json
 from .results import GradeResult
+from .submission import open_regular
 
 __all__ = [
     "CACHEABLE",
@@ -135,21 +134,6 @@ _LINK = "it is a symbolic link; a batch does not follow links"
 
 
 # --- records, resume and the lock -------------------------------------------------------------
-
-
-def open_regular(path: Path) -> BinaryIO:
-    """``path`` opened for reading, if it is a regular file when opened: never through a
-    link, and never a FIFO or a device, which could block this process for ever. Checked on
-    the open descriptor, so a file swapped since ``discover`` looked at it is refused too
-    (``OSError``)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def file_hash(path: Path) -> str:

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import SubmissionChanged, SubmissionError
 
@@ -80,6 +80,31 @@ class Submission:
         return names
 
 
+class NotARegularFile(OSError):
+    """Opened, but a FIFO, a device or a socket: not a file to read."""
+
+
+def open_regular(path: str | Path, *, follow_links: bool = False) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file when opened: never a FIFO or a
+    device, which could block the reader for ever, and never through a symbolic link unless
+    ``follow_links``. Checked on the open descriptor, so a file swapped since it was listed is
+    refused too: ``OSError`` (ELOOP for a link, ``IsADirectoryError`` for a folder,
+    ``NotARegularFile`` for anything else)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_links else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "a folder", str(path))
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)  # opened without blocking only in case it was a FIFO
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_submission(
     path: str | Path,
     *,
@@ -100,29 +125,23 @@ def read_submission(
     shown = display or str(path)
     # A batch listed the file as a regular one: if it is not one now, it changed since.
     swapped = SubmissionChanged if sha256 is not None or not follow_links else SubmissionError
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_links else os.O_NOFOLLOW)
     try:
-        fd = os.open(p, flags)
+        f = open_regular(p, follow_links=follow_links)
+    except IsADirectoryError:
+        raise swapped(
+            f"{shown} is a folder, not a submission (use `grade batch` for folders)"
+        ) from None
+    except NotARegularFile:
+        raise swapped(f"{shown} is not a regular file (a pipe or a device?)") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP and not follow_links:
             raise swapped(f"{shown} is a symbolic link; a batch does not follow links") from None
         raise SubmissionError(f"cannot read {shown}: {exc.strerror or exc}") from exc
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise swapped(f"{shown} is a folder, not a submission (use `grade batch` for folders)")
-        if not stat.S_ISREG(info.st_mode):
-            raise swapped(f"{shown} is not a regular file (a pipe or a device?)")
-        os.set_blocking(fd, True)  # opened without blocking only in case it was a FIFO
-        f = os.fdopen(fd, "rb")
-    except OSError as exc:
-        os.close(fd)
-        raise SubmissionError(f"cannot read {shown}: {exc.strerror or exc}") from exc
-    except BaseException:
-        os.close(fd)
-        raise
     with f:
-        size = info.st_size
+        try:
+            size = os.fstat(f.fileno()).st_size
+        except OSError as exc:
+            raise SubmissionError(f"cannot read {shown}: {exc.strerror or exc}") from exc
         if size > MAX_BYTES:
             raise SubmissionError(
                 f"{shown} is {size / 2**20:.0f} MB, more than the {MAX_BYTES >> 20} MB the "
